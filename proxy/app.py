@@ -1,0 +1,82 @@
+"""create_app(settings): the only wiring module; it reads in pipeline order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Middleware
+
+from proxy import errorpage
+from proxy.assets import Stylesheets
+from proxy.config import Settings
+from proxy.errors import ProxyError
+from proxy.handlers import Proxy
+from proxy.links import LinkMap
+from proxy.pagecache import PageCache
+from proxy.pool import RewritePool
+from proxy.rewrite import Rules
+from proxy.upstream import Upstream
+
+log = logging.getLogger(__name__)
+
+PROXY: web.AppKey[Proxy] = web.AppKey("proxy", Proxy)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(settings: Settings) -> web.Application:
+    stylesheets = Stylesheets.load()
+    upstream = Upstream(settings)
+    cache = PageCache(settings.cache_bytes, settings.cache_entry_bytes)
+    rules = Rules(LinkMap(settings.upstream, settings.public_url), settings.hidden_selectors)
+
+    app = web.Application(middlewares=[_errors_middleware(settings, stylesheets)])
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        pool = RewritePool(rules, settings.rewrite_processes)
+        await upstream.open()
+        proxy = Proxy(settings, upstream, cache, pool, stylesheets)
+        app[PROXY] = proxy
+        try:
+            yield
+        finally:
+            await proxy.flight.aclose()
+            await upstream.close()
+            pool.close()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await request.app[PROXY].handle(request)
+
+    app.cleanup_ctx.append(lifetime)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def _errors_middleware(settings: Settings, stylesheets: Stylesheets) -> Middleware:
+    """Our errors become short, accessible pages here, and only here."""
+    stylesheet = f"{settings.prefix}page.css?v={stylesheets.version}"
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ProxyError as exc:
+            log.warning(
+                "%s %s -> %d %s: %s",
+                request.method,
+                request.path_qs[:200],
+                exc.status,
+                type(exc).__name__,
+                exc,
+            )
+            ukrainian = errorpage.prefers_ukrainian(request.headers.get(hdrs.ACCEPT_LANGUAGE))
+            return web.Response(
+                status=exc.status,
+                text=errorpage.render(exc, stylesheet, ukrainian=ukrainian),
+                content_type="text/html",
+                charset="utf-8",
+                headers={hdrs.CACHE_CONTROL: "no-store"},
+            )
+
+    return errors

@@ -1,0 +1,92 @@
+"""Settings: every option the proxy takes, validated once into a frozen value.
+
+Errors name the option and quote the bad value, so the command line can print them as one line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Final
+
+from yarl import URL
+
+DEFAULT_PREFIX: Final = "/_a11y/"
+MIB: Final = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A bad option value; the message names the option and the value."""
+
+    def __init__(self, option: str, value: object, why: str) -> None:
+        super().__init__(f"{option} {value!r}: {why}")
+        self.option = option
+
+
+def parse_origin(option: str, raw: str) -> URL:
+    """An http(s) origin with nothing after it; a trailing slash is tolerated."""
+    try:
+        url = URL(raw.strip())
+    except ValueError as exc:
+        raise SettingsError(option, raw, "not a URL") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise SettingsError(option, raw, "must be an http:// or https:// URL with a host name")
+    if url.user or url.password:
+        raise SettingsError(option, raw, "must not carry a user name or password")
+    if url.path not in ("", "/") or url.query_string or url.fragment:
+        raise SettingsError(option, raw, "must be an origin only, with no path, query or fragment")
+    return url.origin()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the running proxy needs to know, already validated."""
+
+    #: The one site the proxy forwards to. Requests never go anywhere else.
+    upstream: URL
+    #: The origin browsers use to reach the proxy; every rewritten link is built from it.
+    public_url: URL
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Paths under this prefix belong to the proxy and are never forwarded.
+    prefix: str = DEFAULT_PREFIX
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    cache_bytes: int = 256 * MIB
+    cache_entry_bytes: int = 16 * MIB
+    #: Larger HTML pages are relayed unrewritten, so one page cannot pin the rewriter.
+    max_html_bytes: int = 8 * MIB
+    #: Processes that rewrite pages; 0 rewrites on a thread (for tests and tiny setups).
+    rewrite_processes: int = 1
+    #: Selectors of the site's own "visually impaired version" widgets, hidden by the proxy.
+    hidden_selectors: tuple[str, ...] = field(
+        default=(".bvi-open", ".bvi-panel", "[data-bvi]", ".bvi-link", "#bvi-panel")
+    )
+
+    def __post_init__(self) -> None:
+        if not (0 < self.port < 65536):
+            raise SettingsError("--port", self.port, "must be between 1 and 65535")
+        if not (self.prefix.startswith("/") and self.prefix.endswith("/") and len(self.prefix) > 2):
+            raise SettingsError("--prefix", self.prefix, "must start and end with '/'")
+        for option, value in (
+            ("--connect-timeout", self.connect_timeout),
+            ("--read-timeout", self.read_timeout),
+        ):
+            if not value > 0:
+                raise SettingsError(option, value, "must be a positive number of seconds")
+        if self.cache_bytes < 0:
+            raise SettingsError("--cache-bytes", self.cache_bytes, "must not be negative")
+        if self.max_html_bytes <= 0:
+            raise SettingsError("--max-html-bytes", self.max_html_bytes, "must be positive")
+        if self.rewrite_processes < 0:
+            raise SettingsError("--rewrite-processes", self.rewrite_processes, "must be >= 0")
+
+    @property
+    def secure(self) -> bool:
+        """Whether browsers reach the proxy over https (the mode cookie is then Secure)."""
+        return self.public_url.scheme == "https"
+
+
+def env_default(name: str, default: str | None = None) -> str | None:
+    """An option's value from the environment: A11Y_PROXY_<NAME>."""
+    return os.environ.get(f"A11Y_PROXY_{name.upper().replace('-', '_')}", default)

@@ -1,0 +1,543 @@
+"""The per-request pipeline: route, mode, cache, upstream, rewrite, respond.
+
+One request, in order: the raw target decides whether it is the proxy's own (under the reserved
+prefix: stylesheets, mode links) or the site's; the mode comes from the mode link or the cookie;
+a stored page answers at once; otherwise the upstream is asked (concurrent misses share one
+fetch), HTML is decoded and rewritten off the event loop, stored by HTTP rules and sent in the
+browser's coding. Everything else streams through as the upstream sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Final
+
+import aiohttp
+from aiohttp import hdrs, web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy import codings, headers, toolbar
+from proxy.assets import Stylesheets
+from proxy.cache.flight import SingleFlight
+from proxy.cache.policy import (
+    Freshness,
+    conditional_headers,
+    if_none_match_matches,
+    invalidates,
+    merge_304,
+    storable,
+)
+from proxy.config import Settings
+from proxy.errors import ClientError, UpstreamBroken, UpstreamError
+from proxy.links import LinkMap
+from proxy.modes import COOKIE_NAME, DEFAULT, Mode
+from proxy.pagecache import Entry, Key, PageCache, Variant
+from proxy.pool import RewritePool
+from proxy.upstream import Upstream
+
+log = logging.getLogger(__name__)
+
+# Fields of the upstream response that describe its bytes, not the rewritten page.
+_REPRESENTATION: Final = frozenset(
+    {
+        "content-length",
+        "content-encoding",
+        "content-type",
+        "content-md5",
+        "digest",
+        "content-digest",
+        "repr-digest",
+        "etag",
+        "last-modified",
+        "accept-ranges",
+        "content-range",
+        "vary",
+    }
+)
+_CHUNK: Final = 64 * 1024
+_ONE_YEAR: Final = 365 * 24 * 3600
+
+
+@lru_cache(maxsize=256)
+def _negotiate(accept_encoding: str) -> str | None:
+    # Browsers send a handful of distinct values; parsing each once keeps hits cheap.
+    return codings.negotiate(accept_encoding)
+
+
+@dataclass(slots=True)
+class Relay:
+    """An upstream response to pass on as it is, after ``head``, the part already read."""
+
+    response: aiohttp.ClientResponse
+    head: bytes = b""
+    complete: bool = False
+
+
+@dataclass(slots=True)
+class Fetched:
+    """The outcome of one upstream fetch, shared by every request that waited for it.
+
+    ``entry`` is a stored page anyone may be served. ``own`` is what only one request may
+    use: a page that must not be shared (it set a cookie, say) or an open response to stream;
+    the first request to :meth:`claim` it gets it, the others fetch for themselves.
+    """
+
+    entry: Entry | None = None
+    own: Entry | Relay | None = None
+    _claimed: bool = field(default=False)
+
+    def claim(self) -> Entry | Relay | None:
+        if self._claimed:
+            return None
+        self._claimed = True
+        return self.own
+
+
+class Proxy:
+    """Answers every request: the site's pages through the proxy, and the proxy's own files."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        upstream: Upstream,
+        cache: PageCache,
+        pool: RewritePool,
+        stylesheets: Stylesheets,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self.cache = cache
+        self.pool = pool
+        self.stylesheets = stylesheets
+        self.clock = clock
+        self.links = LinkMap(settings.upstream, settings.public_url)
+        self.flight: SingleFlight[tuple[object, ...], Fetched] = SingleFlight()
+        self._revalidating: set[asyncio.Task[None]] = set()
+
+    # -- routing -------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        target = request.raw_path
+        prefix = self.settings.prefix
+        if target.startswith(prefix):
+            return await self._own(request, target[len(prefix) :])
+        cookie = headers.mode_cookie(request.headers.getall(hdrs.COOKIE, ()))
+        return await self._site(request, target, Mode.parse(cookie), via_link=False)
+
+    async def _own(self, request: web.Request, rest: str) -> web.StreamResponse:
+        kind, _, tail = rest.partition("/")
+        if kind == "view":
+            token, _, target = tail.partition("/")
+            mode = Mode.from_token(token) or DEFAULT
+            return await self._site(request, "/" + target, mode, via_link=True)
+        if kind in ("css", "keep") and request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
+            return self._stylesheet(tail.partition("?")[0], remember=kind == "keep")
+        if rest.partition("?")[0] == "page.css":
+            return self._css(self.stylesheets.page, immutable=True)
+        raise ClientError(404, "no such proxy resource")
+
+    def _stylesheet(self, name: str, *, remember: bool) -> web.Response:
+        mode = Mode.from_token(name.removesuffix(".css"))
+        if mode is None or not name.endswith(".css"):
+            raise ClientError(404, "no such stylesheet")
+        response = self._css(self.stylesheets.by_token[mode.token], immutable=not remember)
+        if remember:
+            # Loaded by pages reached through a mode link: opening one remembers its mode,
+            # while the page itself stays free of Set-Cookie and so cacheable by URL.
+            self._set_mode_cookie(response, mode)
+        return response
+
+    def _css(self, body: bytes, *, immutable: bool) -> web.Response:
+        response = web.Response(body=body, content_type="text/css", charset="utf-8")
+        response.headers[hdrs.CACHE_CONTROL] = (
+            f"public, max-age={_ONE_YEAR}, immutable" if immutable else "no-store"
+        )
+        return response
+
+    def _set_mode_cookie(self, response: web.StreamResponse, mode: Mode) -> None:
+        if mode.is_default:
+            response.del_cookie(
+                COOKIE_NAME, path="/", secure=self.settings.secure, httponly=True, samesite="Lax"
+            )
+            return
+        response.set_cookie(
+            COOKIE_NAME,
+            mode.token,
+            path="/",
+            max_age=_ONE_YEAR,
+            secure=self.settings.secure,
+            httponly=True,
+            samesite="Lax",
+        )
+
+    # -- the site's pages -----------------------------------------------------------------
+
+    async def _site(
+        self, request: web.Request, target: str, mode: Mode, *, via_link: bool
+    ) -> web.StreamResponse:
+        outgoing = self._upstream_headers(request)
+        if request.method in (hdrs.METH_GET, hdrs.METH_HEAD) and not request.body_exists:
+            return await self._cached(request, target, outgoing, mode, via_link)
+        return await self._unsafe(request, target, outgoing, mode, via_link)
+
+    async def _cached(
+        self,
+        request: web.Request,
+        target: str,
+        outgoing: CIMultiDict[str],
+        mode: Mode,
+        via_link: bool,
+    ) -> web.StreamResponse:
+        private = hdrs.AUTHORIZATION in outgoing or headers.upstream_cookies(
+            outgoing.getall(hdrs.COOKIE, ())
+        )
+        key = self.cache.key(target, outgoing)
+        entry = self.cache.get(key) if key is not None else None
+        if entry is not None and key is not None and (not private or entry.public):
+            now = self.clock()
+            if not entry.freshness.needs_revalidation(now):
+                return self._serve(request, entry, key, target, mode, via_link, now)
+            if entry.freshness.may_serve_stale_while_revalidate(now):
+                self._revalidate_behind(target, outgoing, key, entry)
+                return self._serve(request, entry, key, target, mode, via_link, now)
+            fetched = await self._revalidate(target, outgoing, key, entry)
+        elif private:
+            fetched = await self._fetch(hdrs.METH_GET, target, outgoing, None, store=False)
+        else:
+            # Concurrent misses for this target share one fetch and one rewrite.
+            flight_key = (target, outgoing.get(hdrs.ACCEPT_LANGUAGE, ""), key)
+            fetched = await self.flight.run(
+                flight_key, lambda: self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
+            )
+        return await self._deliver(request, fetched, target, outgoing, mode, via_link)
+
+    async def _deliver(
+        self,
+        request: web.Request,
+        fetched: Fetched,
+        target: str,
+        outgoing: CIMultiDict[str],
+        mode: Mode,
+        via_link: bool,
+    ) -> web.StreamResponse:
+        if fetched.entry is not None:
+            key = self.cache.key(target, outgoing)
+            return self._serve(request, fetched.entry, key, target, mode, via_link, None)
+        own = fetched.claim()
+        if own is None:  # another waiter took the unshareable result: fetch our own
+            own = (await self._fetch(hdrs.METH_GET, target, outgoing, None, store=False)).own
+        if isinstance(own, Entry):
+            return self._serve(request, own, None, target, mode, via_link, None)
+        assert own is not None
+        return await self._stream(request, own, via_link=via_link, mode=mode)
+
+    async def _unsafe(
+        self,
+        request: web.Request,
+        target: str,
+        outgoing: CIMultiDict[str],
+        mode: Mode,
+        via_link: bool,
+    ) -> web.StreamResponse:
+        body = request.content if request.body_exists else None
+        fetched = await self._fetch(request.method, target, outgoing, body, store=False)
+        own = fetched.claim()
+        status = own.status if isinstance(own, Entry) else own.response.status if own else 0
+        if invalidates(request.method, status):
+            self.cache.invalidate(target)
+        if isinstance(own, Entry):
+            return self._serve(request, own, None, target, mode, via_link, None)
+        assert own is not None
+        return await self._stream(request, own, via_link=via_link, mode=mode)
+
+    # -- talking to the upstream ----------------------------------------------------------
+
+    def _upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
+        outgoing = headers.end_to_end(request.headers)
+        outgoing.popall(hdrs.HOST, None)
+        cookies = [headers.strip_mode_cookie(v) for v in outgoing.popall(hdrs.COOKIE, [])]
+        for value in cookies:
+            if value:
+                outgoing.add(hdrs.COOKIE, value)
+        outgoing[hdrs.ACCEPT_ENCODING] = codings.offer_upstream(
+            request.headers.get(hdrs.ACCEPT_ENCODING)
+        )
+        # Range is honoured only for what is relayed; pages are rewritten whole.
+        forwarded_for = request.remote or ""
+        outgoing.add(hdrs.X_FORWARDED_FOR, forwarded_for)
+        outgoing[hdrs.X_FORWARDED_PROTO] = self.settings.public_url.scheme
+        outgoing[hdrs.X_FORWARDED_HOST] = self.settings.public_url.raw_authority
+        outgoing.add(hdrs.VIA, headers.VIA)
+        return outgoing
+
+    async def _fetch(
+        self,
+        method: str,
+        target: str,
+        outgoing: CIMultiDict[str],
+        body: object,
+        *,
+        store: bool,
+    ) -> Fetched:
+        """Ask the upstream; rewrite an HTML answer; store it when HTTP allows."""
+        request_time = self.clock()
+        response = await self.upstream.send(method, target, outgoing, body)
+        try:
+            entry = await self._rewrite(response, request_time)
+        except BaseException:
+            response.release()
+            raise
+        if isinstance(entry, Relay):
+            return Fetched(own=entry)
+        response.release()
+        if store and self._store(target, outgoing, entry):
+            return Fetched(entry=entry)
+        return Fetched(own=entry)
+
+    def _store(self, target: str, outgoing: CIMultiDict[str], entry: Entry) -> bool:
+        if not storable(
+            hdrs.METH_GET,
+            entry.status,
+            outgoing,
+            entry.headers,
+            session_cookies=headers.upstream_cookies(outgoing.getall(hdrs.COOKIE, ())),
+        ):
+            return False
+        return self.cache.put(target, outgoing, entry)
+
+    async def _rewrite(
+        self, response: aiohttp.ClientResponse, request_time: float
+    ) -> Entry | Relay:
+        """The rewritten page, or what to relay when the response is not to be rewritten."""
+        if not self._rewritable(response):
+            return Relay(response)
+        raw, complete = await _read_limited(response, self.settings.max_html_bytes)
+        if not complete:
+            log.info("relaying %s unrewritten: larger than --max-html-bytes", response.url.path)
+            return Relay(response, raw)
+        try:
+            decoded = codings.decode(raw, response.headers.get(hdrs.CONTENT_ENCODING))
+        except codings.CodingError as exc:
+            raise UpstreamBroken(str(exc)) from exc
+        page = await self.pool.rewrite(decoded, response.charset)
+        if page is None:
+            log.info("relaying %s unrewritten: unknown charset", response.url.path)
+            return Relay(response, raw, complete=True)
+        upstream_headers = CIMultiDict(response.headers)
+        freshness = Freshness.of(upstream_headers, request_time, self.clock())
+        return Entry(page, response.status, upstream_headers, freshness)
+
+    def _rewritable(self, response: aiohttp.ClientResponse) -> bool:
+        if response.content_type != "text/html" or response.status in (204, 304):
+            return False
+        if response.status == 206:  # a range of a page cannot be rewritten
+            return False
+        cache_control = response.headers.getall(hdrs.CACHE_CONTROL, ())
+        if any("no-transform" in value.lower() for value in cache_control):
+            return False
+        return codings.can_decode(response.headers.get(hdrs.CONTENT_ENCODING))
+
+    async def _revalidate(
+        self, target: str, outgoing: CIMultiDict[str], key: Key, entry: Entry
+    ) -> Fetched:
+        """Ask the upstream whether a stored page is still good (RFC 9111 §4.3)."""
+        conditional = CIMultiDict(outgoing)
+        conditional.update(conditional_headers(entry.headers))
+        request_time = self.clock()
+        try:
+            response = await self.upstream.send(hdrs.METH_GET, target, conditional, None)
+        except UpstreamError:
+            if entry.freshness.may_serve_stale_if_error(self.clock()):
+                return Fetched(entry=entry)
+            raise
+        if response.status == 304:
+            response.release()
+            entry.headers = merge_304(entry.headers, response.headers)
+            entry.freshness = Freshness.of(entry.headers, request_time, self.clock())
+            if not self._store(target, outgoing, entry):
+                self.cache.invalidate(target)
+            return Fetched(entry=entry)
+        if response.status >= 500 and entry.freshness.may_serve_stale_if_error(self.clock()):
+            response.release()
+            return Fetched(entry=entry)
+        try:
+            fresh = await self._rewrite(response, request_time)
+        except BaseException:
+            response.release()
+            raise
+        if isinstance(fresh, Relay):
+            self.cache.invalidate(target)
+            return Fetched(own=fresh)
+        response.release()
+        if self._store(target, outgoing, fresh):
+            return Fetched(entry=fresh)
+        self.cache.invalidate(target)
+        return Fetched(own=fresh)
+
+    def _revalidate_behind(
+        self, target: str, outgoing: CIMultiDict[str], key: Key, entry: Entry
+    ) -> None:
+        """stale-while-revalidate: answer now, refresh the entry in the background, once."""
+
+        async def refresh() -> None:
+            try:
+                fetched = await self.flight.run(
+                    ("revalidate", key), lambda: self._revalidate(target, outgoing, key, entry)
+                )
+                if isinstance(fetched.own, Relay):
+                    fetched.own.response.release()
+            except UpstreamError as exc:
+                log.warning("background revalidation of %s failed: %s", target, exc)
+
+        if ("revalidate", key) in self.flight:
+            return
+        task = asyncio.create_task(refresh())
+        self._revalidating.add(task)
+        task.add_done_callback(self._revalidating.discard)
+
+    # -- answering the browser ------------------------------------------------------------
+
+    def _serve(
+        self,
+        request: web.Request,
+        entry: Entry,
+        key: Key | None,
+        target: str,
+        mode: Mode,
+        via_link: bool,
+        now: float | None,
+    ) -> web.Response:
+        """A rewritten page in one mode: made once per mode, then served from memory."""
+        variant = entry.variants.get((mode.token, via_link))
+        grew = False
+        if variant is None:
+            variant = entry.variants[(mode.token, via_link)] = self._variant(
+                entry, target, mode, via_link
+            )
+            grew = True
+        inm = request.headers.get(hdrs.IF_NONE_MATCH)
+        if inm is not None and if_none_match_matches(inm, variant.headers[hdrs.ETAG]):
+            response = web.Response(status=304, headers=variant.headers)
+            del response.headers[hdrs.CONTENT_TYPE]
+            return response
+        coding = _negotiate(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+        body, compressed = variant.body_for(coding)
+        if (grew or compressed) and key is not None:
+            self.cache.grew(key)
+        response = web.Response(status=entry.status, body=body, headers=variant.headers)
+        if coding is not None:
+            response.headers[hdrs.CONTENT_ENCODING] = coding
+        if now is not None:
+            response.headers[hdrs.AGE] = str(int(entry.freshness.age(now)))
+        return response
+
+    def _variant(self, entry: Entry, target: str, mode: Mode, via_link: bool) -> Variant:
+        prefix = self.settings.prefix
+        page = entry.page
+        canonical = None
+        if via_link and not page.has_canonical:
+            canonical = self.links.public_origin + target
+        head = toolbar.head_links(self.stylesheets.href(prefix, mode, remember=via_link), canonical)
+        body = page.render(head, toolbar.toolbar(mode, target, page.lang, prefix))
+        out = self._browser_headers(entry.headers)
+        for name in _REPRESENTATION:
+            out.popall(name, None)
+        out[hdrs.CONTENT_TYPE] = "text/html; charset=utf-8"
+        out[hdrs.ETAG] = _etag(body, mode)
+        vary = [v for v in entry.headers.getall(hdrs.VARY, ()) if v.strip()]
+        # A plain URL's page depends on the mode cookie; a mode link's page does not.
+        vary += ["Accept-Encoding"] if via_link else ["Accept-Encoding", "Cookie"]
+        out[hdrs.VARY] = ", ".join(vary)
+        return Variant(body, CIMultiDictProxy(out))
+
+    def _browser_headers(
+        self, upstream: CIMultiDict[str] | CIMultiDictProxy[str]
+    ) -> CIMultiDict[str]:
+        """Upstream response fields fit for the browser: hop-by-hop gone, origins mapped."""
+        out = headers.end_to_end(upstream)
+        for name in (hdrs.LOCATION, hdrs.CONTENT_LOCATION):
+            if name in out:
+                out[name] = headers.rewrite_location(out[name], self.links)
+        if "Refresh" in out:
+            out["Refresh"] = self.links.refresh(out["Refresh"])
+        if hdrs.LINK in out:
+            values = [headers.rewrite_link_header(v, self.links) for v in out.popall(hdrs.LINK)]
+            out.extend((hdrs.LINK, v) for v in values)
+        if hdrs.SET_COOKIE in out:
+            cookies = [headers.rewrite_set_cookie(v) for v in out.popall(hdrs.SET_COOKIE)]
+            out.extend((hdrs.SET_COOKIE, v) for v in cookies)
+        return out
+
+    async def _stream(
+        self, request: web.Request, relay: Relay, *, via_link: bool, mode: Mode
+    ) -> web.StreamResponse:
+        """Relay a response the proxy does not rewrite, in bounded memory."""
+        upstream = relay.response
+        try:
+            out = self._browser_headers(upstream.headers)
+            if via_link and hdrs.LOCATION in out:
+                out[hdrs.LOCATION] = self._keep_view(out[hdrs.LOCATION], mode)
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            response.headers.extend(out)
+            if hdrs.CONTENT_LENGTH not in out and request.method != hdrs.METH_HEAD:
+                response.enable_chunked_encoding()
+            await response.prepare(request)
+            if request.method == hdrs.METH_HEAD:
+                return response
+            if relay.head:
+                await response.write(relay.head)
+            if not relay.complete:
+                try:
+                    async for chunk in upstream.content.iter_chunked(_CHUNK):
+                        await response.write(chunk)
+                except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+                    # The status line is gone already: all that is left is to cut it short,
+                    # so the browser sees a broken download rather than a complete one.
+                    log.warning("upstream broke off %s: %s", upstream.url.path, exc)
+                    if request.transport is not None:
+                        request.transport.close()
+                    return response
+            await response.write_eof()
+            return response
+        finally:
+            upstream.release()
+
+    def _keep_view(self, location: str, mode: Mode) -> str:
+        """A redirect met through a mode link stays in that view, on the same site."""
+        origin = self.links.public_origin
+        if location.startswith(origin + "/"):
+            location = location[len(origin) :]
+        if location.startswith("/") and not location.startswith("//"):
+            return toolbar.mode_link(self.settings.prefix, mode, location)
+        return location
+
+
+async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """The body read up to ``limit`` bytes, and whether that was all of it."""
+    length = response.content_length
+    if length is not None and length > limit:
+        return b"", False
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                return b"".join(chunks), False
+    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+        raise UpstreamBroken(f"upstream broke off the body: {exc}") from exc
+    return b"".join(chunks), True
+
+
+def _etag(body: bytes, mode: Mode) -> str:
+    """A validator per variant: the bytes decide, so another mode never matches."""
+    digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+    return f'W/"{digest}-{mode.token}"'

@@ -1,0 +1,168 @@
+"""HTML in, HTML out: one upstream page rewritten once for every mode (pure; bs4 + lxml).
+
+The expensive part (parse, link rewriting, font scaling, serialise) does not depend on the mode.
+Its result is a :class:`Page` with two empty slots, one at the end of ``<head>`` and one at the
+start of ``<body>``; :meth:`Page.render` fills them with one mode's stylesheet link and toolbar by
+joining bytes, so a second mode of the same page costs no parsing at all.
+
+Scripts, styles, templates and inline data are never edited: the rewriter touches attributes,
+adds marked elements of its own, and leaves every other node as the parser gave it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Final
+
+from bs4 import BeautifulSoup, Comment, Tag
+
+from proxy import charset
+from proxy.css import font_overrides, scale_declarations
+from proxy.links import LinkMap
+from proxy.toolbar import MARK
+
+# Attributes that hold a list of image candidates rather than one URL.
+_SRCSET_ATTRIBUTES: Final = frozenset({"srcset", "imagesrcset", "data-srcset"})
+# A per-process marker that no real page contains: where the mode-specific parts go.
+_SLOT: Final = f"a11y-proxy-slot-{secrets.token_hex(12)}"
+_SLOT_HTML: Final = f"<!--{_SLOT}-->"
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What to do to every page of the site."""
+
+    links: LinkMap
+    #: Selectors of the site's own low-vision widgets, hidden so they cannot fight the theme.
+    hidden: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A rewritten page in UTF-8, cut at its slots: before the head slot, between, after.
+
+    A frameset page has no body, so no body slot: its last part is empty.
+    """
+
+    parts: tuple[bytes, bytes, bytes]
+    has_body: bool
+    lang: str
+    has_canonical: bool
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    def render(self, head_html: str, body_html: str) -> bytes:
+        """The page for one mode: the slots filled, nothing parsed."""
+        before, between, after = self.parts
+        toolbar = body_html.encode() if self.has_body else b""
+        return b"".join((before, head_html.encode(), between, toolbar, after))
+
+
+def rewrite(raw: bytes, header_charset: str | None, rules: Rules) -> Page | None:
+    """Rewrite one upstream HTML body; None when its encoding cannot be determined."""
+    text = charset.decode(raw, header_charset)
+    if text is None:
+        return None
+    # multi_valued_attributes=None keeps class/rel as the exact strings the page wrote.
+    soup = BeautifulSoup(text, "lxml", multi_valued_attributes=None)
+    for ours in soup.find_all(True, attrs={MARK: True}):
+        ours.decompose()
+    _hide(soup, rules.hidden)
+    has_canonical = _rewrite_tags(soup, rules.links)
+    head, body = _ensure_head(soup), soup.body
+    head.append(Comment(_SLOT))
+    if body is not None:
+        body.insert(0, Comment(_SLOT))
+    html = soup.html
+    lang = str(html.get("lang") or html.get("xml:lang") or "") if html is not None else ""
+    # errors="replace": a numeric reference to a lone surrogate cannot be UTF-8.
+    parts = [part.encode("utf-8", "replace") for part in soup.decode().split(_SLOT_HTML)]
+    parts += [b""] * (3 - len(parts))
+    return Page((parts[0], parts[1], b"".join(parts[2:])), body is not None, lang, has_canonical)
+
+
+def _hide(soup: BeautifulSoup, selectors: tuple[str, ...]) -> None:
+    if not selectors:
+        return
+    for tag in soup.select(", ".join(selectors)):
+        tag["hidden"] = ""
+        tag[f"{MARK}-hidden"] = ""
+
+
+def _rewrite_tags(soup: BeautifulSoup, links: LinkMap) -> bool:
+    """One walk over every element: links, inline font sizes, charset and <style> companions.
+
+    Returns whether the page already names a canonical URL.
+    """
+    has_canonical = declares_charset = False
+    styles: list[Tag] = []
+    for tag in soup.find_all(True):
+        attrs = tag.attrs
+        for name, value in attrs.items():
+            if not isinstance(value, str) or not value:
+                continue
+            if name == "style":
+                attrs[name] = scale_declarations(value)
+            elif name in _SRCSET_ATTRIBUTES:
+                attrs[name] = links.srcset(value)
+            elif "//" in value[:12]:
+                attrs[name] = links.url(value)
+        name = tag.name
+        if name == "style":
+            styles.append(tag)
+        elif name == "meta":
+            declares_charset = _meta(tag, links) or declares_charset
+        elif name == "link" and "canonical" in str(attrs.get("rel", "")).lower().split():
+            has_canonical = True
+    for style in styles:
+        _add_font_companion(soup, style)
+    if not declares_charset:
+        # A saved copy of the page must still know it is UTF-8.
+        meta = soup.new_tag("meta", attrs={"charset": "utf-8", MARK: "charset"})
+        _ensure_head(soup).insert(0, meta)
+    return has_canonical
+
+
+def _meta(tag: Tag, links: LinkMap) -> bool:
+    """Point a refresh at the proxy; make a charset declaration say UTF-8, as the page is sent.
+
+    Returns whether the tag declares the charset.
+    """
+    if tag.has_attr("charset"):
+        tag["charset"] = "utf-8"
+        return True
+    equiv = str(tag.get("http-equiv", "")).lower()
+    if equiv == "content-type":
+        tag["content"] = "text/html; charset=utf-8"
+        return True
+    if equiv == "refresh":
+        tag["content"] = links.refresh(str(tag.get("content", "")))
+    return False
+
+
+def _add_font_companion(soup: BeautifulSoup, style: Tag) -> None:
+    # The upstream <style> stays byte for byte; its scaled font sizes follow it in a sibling,
+    # so they win over it and lose to everything that came after it, as the originals did.
+    overrides = font_overrides(style.get_text())
+    if not overrides:
+        return
+    companion = soup.new_tag("style", attrs={MARK: "fonts"})
+    for kept in ("media", "nonce"):
+        if style.has_attr(kept):
+            companion[kept] = style[kept]
+    companion.string = overrides
+    style.insert_after(companion)
+
+
+def _ensure_head(soup: BeautifulSoup) -> Tag:
+    if soup.head is not None:
+        return soup.head
+    head = soup.new_tag("head")
+    if soup.html is None:
+        soup.insert(0, soup.new_tag("html"))
+    assert soup.html is not None
+    soup.html.insert(0, head)
+    return head
