@@ -1,0 +1,550 @@
+"""Upstream CSS in, CSS whose font sizes follow ``--a11y-scale`` out.
+
+The large-font mode sets ``:root { --a11y-scale: 1.5 }``. Every size this module
+rewrites becomes ``calc(<size> * var(--a11y-scale, 1))``, so a px-based site grows
+while its headings stay larger than its body text. Without the mode the variable is
+unset, the fallback 1 applies and the page renders exactly as before.
+
+What is scaled:
+
+- ``font-size`` with an absolute length (px, pt, pc, in, cm, mm, q; units in any
+  case) or a viewport or container unit (vw, vh, vmin, vmax, dvh, cqi, ...): a bare
+  viewport size does not follow the user's text size either. A math function
+  (``calc``, ``clamp``, ``min``, ``max``, ...) holding such a length is wrapped whole.
+- The absolute-size keywords ``xx-small`` .. ``xxx-large`` become Chromium's
+  defaults at medium = 16px (9, 10, 13, 16, 18, 24, 32, 48px), then are wrapped.
+- Relative values (em, %, rem, ex, ch, ``larger``, ``smaller``, CSS-wide keywords,
+  a lone ``var()``, ``0``) are left alone: they follow a parent that is scaled
+  already. The exception is a rule whose selector list holds only root selectors
+  (``html``, ``:root``): there font-relative units and % refer to the browser
+  default, so they are wrapped too.
+- In the ``font`` shorthand the size component (after optional style, variant,
+  weight and stretch) is wrapped in place, and so is an absolute ``/line-height``;
+  system fonts (``caption``, ``menu``, ...) and shorthands that need ``var()``
+  substitution before they can be read are left alone.
+- ``line-height`` with an absolute or viewport length is scaled so lines do not
+  overlap; unitless, %, em and ``normal`` already follow the font size.
+- A value that already mentions ``--a11y-scale`` is never wrapped again, so
+  rewriting a rewritten stylesheet changes nothing.
+- Rules inside ``@media``, ``@supports``, ``@layer``, ``@container``, ``@document``,
+  ``@scope``, ``@starting-style`` and nested style rules are handled recursively;
+  ``@font-face``, ``@keyframes``, ``@page``, ``@counter-style`` and unknown
+  at-rules are not touched.
+
+How the text changes: tinycss2 parses the sheet once (blocks whose text mentions
+neither "font" nor "line-height" are not even split into declarations); the rewrite
+splices new text into the original string at the source positions of the tokens it
+scales. Everything else (whitespace, comments, escapes, malformed parts, anything
+tinycss2 reports as an error) stays byte for byte, and an input that needs no
+change is returned as the same object.
+
+The companion sheet of ``font_overrides`` repeats, in source order, every font-size
+and line-height declaration of the rules that set one (a ``font`` shorthand turns
+into those two longhands). Copying the unscaled ones too keeps the original winner
+where selectors overlap, so the page renders as before at scale 1. It cannot copy
+rules inside an anonymous ``@layer`` (a copy would be a new layer) nor a shorthand
+it cannot read (system fonts, ``var()``); those keep their original size.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import tinycss2
+
+__all__ = ["SCALE_VAR", "font_overrides", "scale_declarations", "scale_stylesheet"]
+
+SCALE_VAR: Final = "--a11y-scale"
+
+# tinycss2 ships no type information; its nodes are plain objects.
+_Node = Any
+
+_FACTOR: Final = f" * var({SCALE_VAR}, 1))"
+
+_ABSOLUTE_UNITS: Final = frozenset({"px", "pt", "pc", "in", "cm", "mm", "q"})
+_VIEWPORT_UNITS: Final = frozenset(
+    {
+        prefix + axis
+        for prefix in ("", "s", "l", "d")
+        for axis in ("vw", "vh", "vi", "vb", "vmin", "vmax")
+    }
+    | {"cqw", "cqh", "cqi", "cqb", "cqmin", "cqmax"}
+)
+# On the root element these refer to the browser's default size, not to a parent.
+_FONT_RELATIVE_UNITS: Final = frozenset(
+    {"em", "rem", "ex", "rex", "ch", "rch", "cap", "rcap", "ic", "ric", "lh", "rlh"}
+)
+_MATH_FUNCTIONS: Final = frozenset(
+    {"calc", "-webkit-calc", "-moz-calc", "clamp", "min", "max", "round", "abs", "hypot"}
+)
+# Chromium's sizes for the absolute-size keywords when medium is 16px.
+_SIZE_KEYWORDS_PX: Final = {
+    "xx-small": 9,
+    "x-small": 10,
+    "small": 13,
+    "medium": 16,
+    "large": 18,
+    "x-large": 24,
+    "xx-large": 32,
+    "xxx-large": 48,
+}
+_RELATIVE_SIZE_KEYWORDS: Final = frozenset({"larger", "smaller", "math"})
+_CSS_WIDE_KEYWORDS: Final = frozenset({"inherit", "initial", "unset", "revert", "revert-layer"})
+# What may stand before the size in the font shorthand.
+_FONT_PREFIX_KEYWORDS: Final = frozenset(
+    {
+        "normal",
+        "italic",
+        "oblique",
+        "small-caps",
+        "bold",
+        "bolder",
+        "lighter",
+        "ultra-condensed",
+        "extra-condensed",
+        "condensed",
+        "semi-condensed",
+        "semi-expanded",
+        "expanded",
+        "extra-expanded",
+        "ultra-expanded",
+    }
+)
+_ANGLE_UNITS: Final = frozenset({"deg", "grad", "rad", "turn"})
+_GROUP_RULES: Final = frozenset(
+    {"media", "supports", "layer", "container", "document", "-moz-document", "scope"}
+    | {"starting-style"}
+)
+_SIZED_PROPERTIES: Final = frozenset({"font-size", "font", "line-height"})
+# A rule whose source holds neither word cannot set a size: skip parsing its block.
+_MAY_SET_SIZE: Final = re.compile("font|line-height", re.IGNORECASE)
+# tinycss2 counts these as one line break each when it numbers lines.
+_LINE_BREAK: Final = re.compile("\r\n|[\r\n\f]")
+# Characters after which the inserted "calc(" cannot merge into the previous token.
+_SEPARATORS: Final = frozenset(" \t\n\r\f:/")
+_BLANK: Final = ("whitespace", "comment")
+
+
+def scale_stylesheet(css: str) -> str:
+    """Return a whole stylesheet with every font size multiplied by the scale variable.
+
+    Text that is not rewritten stays byte for byte; with nothing to rewrite the
+    input object itself is returned.
+    """
+    if not _MAY_SET_SIZE.search(css):
+        return css
+    scan = _Scan(css, overrides=False)
+    scan.rules(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True))
+    return scan.source.apply(scan.edits)
+
+
+def scale_declarations(style: str) -> str:
+    """Return the value of a ``style=""`` attribute with its font sizes scaled."""
+    if not _MAY_SET_SIZE.search(style):
+        return style
+    scan = _Scan(style, overrides=False)
+    items = tinycss2.parse_blocks_contents(style, skip_comments=True, skip_whitespace=True)
+    scan.block(items, len(style), root=False, nested_rules=False)
+    return scan.source.apply(scan.edits)
+
+
+def font_overrides(css: str) -> str:
+    """Return a companion sheet for a ``<style>`` block that must stay as it was sent.
+
+    It repeats every rule that sets a font size or line height, with the same
+    selectors and enclosing group rules, declaring only those properties (scaled
+    where the rules above say so, ``!important`` kept). Rules that need no scaling
+    are repeated too: placed right after the original block, the companion wins
+    over it, so it must keep the original's order between overlapping selectors.
+    Returns "" when nothing needs scaling.
+    """
+    if not _MAY_SET_SIZE.search(css):
+        return ""
+    scan = _Scan(css, overrides=True)
+    out: list[str] = []
+    scan.rules(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True), out)
+    if not scan.edits:
+        return ""
+    # Slices of a <style> body cannot close the element, but be sure the joins can't.
+    return "\n".join(out).replace("</", "<\\/") + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    """Replace source[start:end] with text."""
+
+    start: int
+    end: int
+    text: str
+
+
+class _Source:
+    """The original text, addressed by tinycss2's line and column numbers."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._line_starts = [0, *(match.end() for match in _LINE_BREAK.finditer(text))]
+
+    def offset(self, node: _Node) -> int:
+        """The index in the text where a node starts."""
+        line: int = node.source_line
+        column: int = node.source_column
+        return self._line_starts[line - 1] + column - 1
+
+    def end(self, node: _Node, bound: int) -> int | None:
+        """The index just past a token, or None when it cannot be placed safely.
+
+        Tokens carry only their start, so the few that get rewritten are tokenized
+        again alone: the tokenizer keeps no state between tokens, so the text from
+        a token's start gives the same token, and the next token's start is its end.
+        ``bound`` is where the enclosing item ends at the latest; a sentinel after it
+        shows whether a function or block runs unclosed to the end of the input.
+        """
+        start = self.offset(node)
+        region = self.text[start:bound]
+        tokens = tinycss2.parse_component_value_list(region + "\n;")
+        if len(tokens) < 2 or tokens[0].type != node.type:
+            return None
+        after = tokens[1]
+        line: int = after.source_line
+        column: int = after.source_column
+        if line == 1:
+            end = start + column - 1
+        else:
+            breaks = [match.end() for match in _LINE_BREAK.finditer(region)]
+            end = start + (breaks[line - 2] if line - 2 < len(breaks) else len(region))
+            end += column - 1
+        end = min(end, bound)
+        return end if end > start else None
+
+    def apply(self, edits: Sequence[_Edit], start: int = 0, end: int | None = None) -> str:
+        """The text from start to end with the edits that fall inside it applied."""
+        stop = len(self.text) if end is None else end
+        if not edits and start == 0 and stop == len(self.text):
+            return self.text
+        pieces: list[str] = []
+        position = start
+        for edit in sorted(edits, key=lambda edit: edit.start):
+            if edit.start < position or edit.end > stop:
+                continue
+            pieces.append(self.text[position : edit.start])
+            pieces.append(edit.text)
+            position = edit.end
+        pieces.append(self.text[position:stop])
+        return "".join(pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sized:
+    """What one declaration sets, for the override sheet: property, value, priority."""
+
+    declarations: tuple[tuple[str, str], ...]
+    important: bool
+
+    def css(self) -> str:
+        priority = " !important" if self.important else ""
+        return "".join(f"{name}:{value}{priority};" for name, value in self.declarations)
+
+
+class _Scan:
+    """One walk over a sheet: collects edits and, if asked, the override rules."""
+
+    def __init__(self, text: str, *, overrides: bool) -> None:
+        self.source = _Source(text)
+        self.overrides = overrides
+        self.edits: list[_Edit] = []
+
+    # Rule structure
+
+    def rules(self, nodes: Sequence[_Node], out: list[str] | None = None) -> None:
+        """A list of rules: the sheet itself or a top-level group rule's block."""
+        self._rules(nodes, len(self.source.text), out)
+
+    def _rules(self, nodes: Sequence[_Node], bound: int, out: list[str] | None) -> None:
+        for node, node_bound in self._with_bounds(nodes, bound):
+            if node.type == "qualified-rule":
+                self._style_rule(node, node_bound, out)
+            elif node.type == "at-rule":
+                self._group_rule(node, node_bound, out, nested=False, root=False)
+
+    def block(
+        self, items: Sequence[_Node], bound: int, *, root: bool, nested_rules: bool = True
+    ) -> list[str]:
+        """The contents of a style rule: declarations, maybe nested rules."""
+        out: list[str] = []
+        for item, item_bound in self._with_bounds(items, bound):
+            if item.type == "declaration":
+                sized = self._declaration(item, item_bound, root)
+                if sized is not None:
+                    out.append(sized.css())
+            elif item.type == "qualified-rule" and nested_rules:
+                self._style_rule(item, item_bound, out)
+            elif item.type == "at-rule" and nested_rules:
+                self._group_rule(item, item_bound, out, nested=True, root=root)
+        return out
+
+    def _style_rule(self, rule: _Node, bound: int, out: list[str] | None) -> None:
+        if not rule.content or not self._may_set_size(rule, bound):
+            return
+        items = tinycss2.parse_blocks_contents(rule.content, skip_whitespace=True)
+        body = self.block(items, bound, root=_is_root_selector(rule.prelude))
+        if out is not None and body:
+            prelude = self._prelude(rule, bound)
+            if prelude:
+                out.append(f"{prelude}{{{''.join(body)}}}")
+
+    def _group_rule(
+        self, rule: _Node, bound: int, out: list[str] | None, *, nested: bool, root: bool
+    ) -> None:
+        name: str = rule.lower_at_keyword
+        if rule.content is None or name not in _GROUP_RULES:
+            return
+        if self.overrides and name == "layer" and not _significant(rule.prelude):
+            return  # each anonymous layer is a layer of its own: a copy would not join it
+        if not self._may_set_size(rule, bound):
+            return
+        body: list[str] = []
+        if nested:
+            items = tinycss2.parse_blocks_contents(rule.content, skip_whitespace=True)
+            body = self.block(items, bound, root=root)
+        else:
+            self._rules(tinycss2.parse_rule_list(rule.content, skip_whitespace=True), bound, body)
+        if out is not None and body:
+            prelude = self._prelude(rule, bound)
+            if prelude is not None:
+                out.append(f"@{rule.at_keyword} {prelude}{{{''.join(body)}}}")
+
+    def _may_set_size(self, rule: _Node, bound: int) -> bool:
+        return _MAY_SET_SIZE.search(self.source.text, self.source.offset(rule), bound) is not None
+
+    def _prelude(self, rule: _Node, bound: int) -> str | None:
+        """A rule's prelude as written, or None when it cannot be cut out."""
+        tokens = _significant(rule.prelude)
+        if not tokens:
+            return ""
+        # The block's first token (or the rule's end) bounds the prelude's last token.
+        inner = rule.content[0] if rule.content else None
+        limit = self.source.offset(inner) if inner is not None else bound
+        end = self.source.end(tokens[-1], limit)
+        if end is None:
+            return None
+        return self.source.apply((), self.source.offset(tokens[0]), end) + " "
+
+    def _with_bounds(self, nodes: Sequence[_Node], bound: int) -> Iterable[tuple[_Node, int]]:
+        """Each node with the latest index where it can end: where the next one starts."""
+        for index, node in enumerate(nodes):
+            following = bound if index + 1 == len(nodes) else self.source.offset(nodes[index + 1])
+            yield node, following
+
+    # Declarations
+
+    def _declaration(self, declaration: _Node, bound: int, root: bool) -> _Sized | None:
+        name: str = declaration.lower_name
+        if name not in _SIZED_PROPERTIES:
+            return None
+        tokens = self._significant_with_bounds(declaration.value, bound)
+        if not tokens:
+            return None
+        important: bool = declaration.important
+        if name == "font":
+            return self._font_shorthand(tokens, root, important)
+        edit: _Edit | None = None
+        if len(tokens) == 1 and not _mentions_scale(tokens[0][0]):
+            token, token_bound = tokens[0]
+            if name == "font-size":
+                edit = self._scale_size(token, token_bound, root)
+            elif _is_absolute(token, relative_too=False):
+                edit = self._wrap(token, token_bound)
+        if edit is not None:
+            self.edits.append(edit)
+        if not self.overrides:
+            return None
+        value = self._value_text(tokens, edit)
+        return None if value is None else _Sized(((name, value),), important)
+
+    def _font_shorthand(
+        self, tokens: list[tuple[_Node, int]], root: bool, important: bool
+    ) -> _Sized | None:
+        first = tokens[0][0]
+        if len(tokens) == 1 and first.type == "ident" and first.lower_value in _CSS_WIDE_KEYWORDS:
+            keyword: str = first.lower_value
+            return _Sized((("font-size", keyword), ("line-height", keyword)), important)
+        index = 0
+        while index < len(tokens) and _is_font_prefix(tokens[index][0]):
+            index += 1
+        if index >= len(tokens) or not _is_size(tokens[index][0]):
+            return None  # a system font, a var() to substitute first, or invalid
+        size = tokens[index : index + 1]
+        line_height: list[tuple[_Node, int]] = []
+        rest = index + 1
+        if rest < len(tokens) and _is_literal(tokens[rest][0], "/"):
+            line_height = tokens[rest + 1 : rest + 2]
+            rest += 2
+        if (not line_height and rest != index + 1) or rest >= len(tokens):
+            return None  # "/" without a line height, or no family: the browser drops it
+        size_edit: _Edit | None = None
+        line_height_edit: _Edit | None = None
+        if not any(_mentions_scale(token) for token, _ in tokens):
+            size_edit = self._scale_size(*size[0], root)
+            if line_height and _is_absolute(line_height[0][0], relative_too=False):
+                line_height_edit = self._wrap(*line_height[0])
+        self.edits.extend(edit for edit in (size_edit, line_height_edit) if edit is not None)
+        if not self.overrides:
+            return None
+        size_text = self._value_text(size, size_edit)
+        line_height_text = self._value_text(line_height, line_height_edit) if line_height else None
+        if size_text is None or (line_height and line_height_text is None):
+            return None
+        return _Sized(
+            (("font-size", size_text), ("line-height", line_height_text or "normal")), important
+        )
+
+    def _scale_size(self, token: _Node, bound: int, root: bool) -> _Edit | None:
+        if token.type == "ident":
+            px = _SIZE_KEYWORDS_PX.get(token.lower_value)
+            if px is None:
+                return None
+            return self._replace(token, bound, f"calc({px}px{_FACTOR}")
+        if not _is_absolute(token, relative_too=root):
+            return None
+        return self._wrap(token, bound)
+
+    def _wrap(self, token: _Node, bound: int) -> _Edit | None:
+        end = self.source.end(token, bound)
+        if end is None:
+            return None
+        start = self.source.offset(token)
+        return self._replace(token, bound, f"calc({self.source.text[start:end]}{_FACTOR}", end)
+
+    def _replace(self, token: _Node, bound: int, text: str, end: int | None = None) -> _Edit | None:
+        if end is None:
+            end = self.source.end(token, bound)
+            if end is None:
+                return None
+        start = self.source.offset(token)
+        if start > 0 and self.source.text[start - 1] not in _SEPARATORS:
+            text = " " + text  # "bold.5px" must not become the ident "boldcalc("
+        return _Edit(start, end, text)
+
+    def _value_text(self, tokens: list[tuple[_Node, int]], edit: _Edit | None) -> str | None:
+        """The value as written from its first to its last token, with the edit in it."""
+        last, last_bound = tokens[-1]
+        end = self.source.end(last, last_bound)
+        if end is None:
+            return None
+        start = self.source.offset(tokens[0][0])
+        return self.source.apply(() if edit is None else (edit,), start, end).strip()
+
+    def _significant_with_bounds(
+        self, tokens: Sequence[_Node], bound: int
+    ) -> list[tuple[_Node, int]]:
+        """Non-blank tokens, each with where the following token starts."""
+        result: list[tuple[_Node, int]] = []
+        pending: _Node | None = None
+        for token in tokens:
+            if pending is not None:
+                result.append((pending, self.source.offset(token)))
+                pending = None
+            if token.type not in _BLANK:
+                pending = token
+        if pending is not None:
+            result.append((pending, bound))
+        return result
+
+
+def _significant(tokens: Iterable[_Node]) -> list[_Node]:
+    return [token for token in tokens if token.type not in _BLANK]
+
+
+def _is_root_selector(prelude: Sequence[_Node]) -> bool:
+    """Whether a selector list holds only ``html`` and ``:root``."""
+    groups: list[list[_Node]] = [[]]
+    for token in _significant(prelude):
+        if _is_literal(token, ","):
+            groups.append([])
+        else:
+            groups[-1].append(token)
+    return all(_is_root_compound(group) for group in groups)
+
+
+def _is_root_compound(tokens: list[_Node]) -> bool:
+    if len(tokens) == 1:
+        return bool(tokens[0].type == "ident" and tokens[0].lower_value == "html")
+    return (
+        len(tokens) == 2
+        and _is_literal(tokens[0], ":")
+        and tokens[1].type == "ident"
+        and tokens[1].lower_value == "root"
+    )
+
+
+def _is_literal(token: _Node, char: str) -> bool:
+    return bool(token.type == "literal" and token.value == char)
+
+
+def _is_absolute(token: _Node, *, relative_too: bool) -> bool:
+    """Whether a value token is a length that does not follow the text size."""
+    if token.type == "function":
+        return token.lower_name in _MATH_FUNCTIONS and _holds_length(token.arguments, relative_too)
+    return _is_length(token, relative_too)
+
+
+def _is_length(token: _Node, relative_too: bool) -> bool:
+    if token.type == "dimension":
+        unit: str = token.lower_unit
+        return (
+            unit in _ABSOLUTE_UNITS
+            or unit in _VIEWPORT_UNITS
+            or (relative_too and unit in _FONT_RELATIVE_UNITS)
+        )
+    return relative_too and token.type == "percentage"
+
+
+def _holds_length(tokens: Iterable[_Node], relative_too: bool) -> bool:
+    for token in tokens:
+        if _is_length(token, relative_too):
+            return True
+        inner = _children(token)
+        if inner and _holds_length(inner, relative_too):
+            return True
+    return False
+
+
+def _mentions_scale(token: _Node) -> bool:
+    if token.type == "ident":
+        return bool(token.value == SCALE_VAR)
+    return any(_mentions_scale(child) for child in _children(token))
+
+
+def _children(token: _Node) -> list[_Node]:
+    if token.type == "function":
+        arguments: list[_Node] = token.arguments
+        return arguments
+    if token.type in ("() block", "[] block", "{} block"):
+        content: list[_Node] = token.content
+        return content
+    return []
+
+
+def _is_font_prefix(token: _Node) -> bool:
+    """Style, variant, weight or stretch: what may precede the size in ``font``."""
+    if token.type == "ident":
+        return token.lower_value in _FONT_PREFIX_KEYWORDS
+    if token.type == "number":
+        return bool(token.value != 0)  # a weight; a bare 0 is the size
+    return token.type == "dimension" and token.lower_unit in _ANGLE_UNITS
+
+
+def _is_size(token: _Node) -> bool:
+    if token.type == "ident":
+        return token.lower_value in _SIZE_KEYWORDS_PX or token.lower_value in (
+            _RELATIVE_SIZE_KEYWORDS
+        )
+    if token.type in ("dimension", "percentage"):
+        return True
+    if token.type == "number":
+        return bool(token.value == 0)
+    return token.type == "function" and token.lower_name in _MATH_FUNCTIONS
