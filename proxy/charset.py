@@ -106,3 +106,18 @@ def decode(body: bytes, header_charset: str | None) -> str | None:
     if codec is None:
         return None
     return body[skip:].decode(codec, errors="replace")
+
+
+_CSS_CHARSET: Final = re.compile(rb'^@charset "([A-Za-z0-9._:-]+)";')
+
+
+def decode_css(body: bytes, header_charset: str | None) -> str:
+    """A stylesheet as text (CSS Syntax §3.2): BOM, header, @charset, else UTF-8."""
+    for bom, bom_codec in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(bom_codec, errors="replace")
+    codec = codec_for(header_charset)
+    if codec is None:
+        match = _CSS_CHARSET.match(body)
+        codec = codec_for(match.group(1).decode("ascii")) if match else None
+    return body.decode(codec or "utf-8", errors="replace")

@@ -39,6 +39,7 @@ from proxy.links import LinkMap
 from proxy.modes import COOKIE_NAME, DEFAULT, Mode
 from proxy.pagecache import Entry, Key, PageCache, Variant
 from proxy.pool import RewritePool
+from proxy.rewrite import Page
 from proxy.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ _REPRESENTATION: Final = frozenset(
     }
 )
 _CHUNK: Final = 64 * 1024
+# HTML gets the toolbar and mode stylesheet; the site's CSS gets font sizes that follow the mode.
+_REWRITTEN_TYPES: Final = {"text/html": "html", "text/css": "css"}
 _ONE_YEAR: Final = 365 * 24 * 3600
 
 
@@ -316,7 +319,8 @@ class Proxy:
         self, response: aiohttp.ClientResponse, request_time: float
     ) -> Entry | Relay:
         """The rewritten page, or what to relay when the response is not to be rewritten."""
-        if not self._rewritable(response):
+        kind = self._rewritable(response)
+        if kind is None:
             return Relay(response)
         raw, complete = await _read_limited(response, self.settings.max_html_bytes)
         if not complete:
@@ -326,23 +330,27 @@ class Proxy:
             decoded = codings.decode(raw, response.headers.get(hdrs.CONTENT_ENCODING))
         except codings.CodingError as exc:
             raise UpstreamBroken(str(exc)) from exc
-        page = await self.pool.rewrite(decoded, response.charset)
+        upstream_headers = CIMultiDict(response.headers)
+        if kind == "css":
+            css = await self.pool.restyle(decoded, response.charset)
+            page: Page | None = Page((css, b"", b""), False, "", True)
+        else:
+            page = await self.pool.rewrite(decoded, response.charset)
         if page is None:
             log.info("relaying %s unrewritten: unknown charset", response.url.path)
             return Relay(response, raw, complete=True)
-        upstream_headers = CIMultiDict(response.headers)
         freshness = Freshness.of(upstream_headers, request_time, self.clock())
-        return Entry(page, response.status, upstream_headers, freshness)
+        return Entry(page, response.status, upstream_headers, freshness, kind == "css")
 
-    def _rewritable(self, response: aiohttp.ClientResponse) -> bool:
-        if response.content_type != "text/html" or response.status in (204, 304):
-            return False
-        if response.status == 206:  # a range of a page cannot be rewritten
-            return False
+    def _rewritable(self, response: aiohttp.ClientResponse) -> str | None:
+        """"html" or "css" when the proxy rewrites this response, else None."""
+        kind = _REWRITTEN_TYPES.get(response.content_type)
+        if kind is None or response.status in (204, 206, 304):
+            return None  # a range of a page cannot be rewritten
         cache_control = response.headers.getall(hdrs.CACHE_CONTROL, ())
         if any("no-transform" in value.lower() for value in cache_control):
-            return False
-        return codings.can_decode(response.headers.get(hdrs.CONTENT_ENCODING))
+            return None
+        return kind if codings.can_decode(response.headers.get(hdrs.CONTENT_ENCODING)) else None
 
     async def _revalidate(
         self, target: str, outgoing: CIMultiDict[str], key: Key, entry: Entry
@@ -415,12 +423,13 @@ class Proxy:
         now: float | None,
     ) -> web.Response:
         """A rewritten page in one mode: made once per mode, then served from memory."""
-        variant = entry.variants.get((mode.token, via_link))
+        # A stylesheet is the same in every mode: it has one variant.
+        slot = ("", False) if entry.stylesheet else (mode.token, via_link)
+        variant = entry.variants.get(slot)
         grew = False
         if variant is None:
-            variant = entry.variants[(mode.token, via_link)] = self._variant(
-                entry, target, mode, via_link
-            )
+            make = self._css_variant if entry.stylesheet else self._variant
+            variant = entry.variants[slot] = make(entry, target, mode, via_link)
             grew = True
         inm = request.headers.get(hdrs.IF_NONE_MATCH)
         if inm is not None and if_none_match_matches(inm, variant.headers[hdrs.ETAG]):
@@ -455,6 +464,17 @@ class Proxy:
         # A plain URL's page depends on the mode cookie; a mode link's page does not.
         vary += ["Accept-Encoding"] if via_link else ["Accept-Encoding", "Cookie"]
         out[hdrs.VARY] = ", ".join(vary)
+        return Variant(body, CIMultiDictProxy(out))
+
+    def _css_variant(self, entry: Entry, target: str, mode: Mode, via_link: bool) -> Variant:
+        body = entry.page.parts[0]
+        out = self._browser_headers(entry.headers)
+        for name in _REPRESENTATION:
+            out.popall(name, None)
+        out[hdrs.CONTENT_TYPE] = "text/css; charset=utf-8"
+        out[hdrs.ETAG] = _etag(body, DEFAULT)
+        vary = [v for v in entry.headers.getall(hdrs.VARY, ()) if v.strip()]
+        out[hdrs.VARY] = ", ".join([*vary, "Accept-Encoding"])
         return Variant(body, CIMultiDictProxy(out))
 
     def _browser_headers(

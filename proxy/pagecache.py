@@ -60,6 +60,8 @@ class Entry:
     #: The upstream's end-to-end response fields, as received (validators, Vary, Cache-Control).
     headers: CIMultiDict[str]
     freshness: Freshness
+    #: An upstream stylesheet (one form for every mode) rather than an HTML page.
+    stylesheet: bool = False
     variants: dict[tuple[str, bool], Variant] = field(default_factory=dict)
 
     @property

@@ -11,6 +11,7 @@ import asyncio
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
+from proxy.restyle import restyle
 from proxy.rewrite import Page, Rules, rewrite
 
 
@@ -30,6 +31,10 @@ class RewritePool:
         return await loop.run_in_executor(
             self._executor, rewrite, body, header_charset, self._rules
         )
+
+    async def restyle(self, body: bytes, header_charset: str | None) -> bytes:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, restyle, body, header_charset)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,136 @@
+"""The toolbar in real headless Chromium with JavaScript off: each control really changes the
+computed colours and font size, and the mode survives a click on an ordinary link."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.browser import chromium, running_proxy
+from tests.conftest import free_port
+from tests.wcag import contrast_ratio, parse_color
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[str]:
+    with running_proxy(free_port()) as origin:
+        yield origin
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+def looks(page: Page) -> dict[str, str | float]:
+    """Computed colours of the page and the font size of its first article paragraph."""
+    result: dict[str, str | float] = page.evaluate(
+        """() => {
+            const body = getComputedStyle(document.body);
+            const p = document.querySelector('main p');
+            const ps = getComputedStyle(p);
+            return {bg: body.backgroundColor, fg: ps.color, size: parseFloat(ps.fontSize),
+                    h1: parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)};
+        }"""
+    )
+    return result
+
+
+def click(page: Page, label: str) -> None:
+    with page.expect_navigation():
+        page.get_by_role("link", name=label, exact=True).click()
+
+
+def test_each_control_changes_the_page_and_the_mode_survives_navigation(
+    demo: str, browser: Browser
+) -> None:
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.goto(demo + "/news/")
+    original = looks(page)
+
+    click(page, "change to blue")
+    blue = looks(page)
+    assert blue["bg"] != original["bg"]
+    background, text = parse_color(str(blue["bg"])), parse_color(str(blue["fg"]))
+    assert background[2] > background[0] and text[2] > text[0]  # light blue ground, dark blue text
+    assert contrast_ratio(background, text) >= 7
+    assert blue["size"] == original["size"]
+    toolbar = page.locator("#a11y-proxy-toolbar")
+    assert (
+        toolbar.get_by_role("link", name="change to blue").get_attribute("aria-current") == "true"
+    )
+
+    click(page, "large font")
+    large = looks(page)
+    assert float(large["size"]) >= 1.5 * float(original["size"]) - 0.01
+    assert float(large["h1"]) > float(large["size"])  # headings stay larger than body text
+    assert large["bg"] == blue["bg"]
+
+    # An ordinary link of the site: the mode comes along through the cookie.
+    with page.expect_navigation():
+        page.locator("nav a[href='/about.html']").first.click()
+    assert page.url == demo + "/about.html"
+    after = looks(page)
+    assert after["bg"] == blue["bg"]
+    assert float(after["size"]) >= 1.5 * float(original["size"]) - 0.01
+
+    click(page, "change to b/w")
+    bw = looks(page)
+    assert parse_color(str(bw["bg"])) == (255, 255, 255) and parse_color(str(bw["fg"])) == (0, 0, 0)
+
+    click(page, "change to b/w")  # choosing the active theme returns to the site's colours
+    assert looks(page)["bg"] == original["bg"]
+    click(page, "normal version")
+    assert looks(page) == looks(page) and looks(page)["size"] == original["size"]
+    context.close()
+
+
+def test_a_mode_link_opened_in_a_fresh_browser_shows_and_remembers_the_mode(
+    demo: str, browser: Browser
+) -> None:
+    sender = browser.new_context(java_script_enabled=False)
+    page = sender.new_page()
+    page.goto(demo + "/statistics.html")
+    click(page, "change to blue")
+    shared = page.get_by_role("link", name="link to this view").get_attribute("href")
+    assert shared is not None
+    sender.close()
+
+    fresh = browser.new_context(java_script_enabled=False)
+    page = fresh.new_page()
+    page.goto(demo + shared)
+    assert parse_color(str(looks(page)["bg"]))[2] > 200
+    cookies = {c["name"]: c for c in fresh.cookies()}
+    assert cookies["a11y_mode"]["value"] == "blue-100"
+    assert cookies["a11y_mode"]["httpOnly"] and cookies["a11y_mode"]["sameSite"] == "Lax"
+    page.goto(demo + "/about.html")  # a plain URL: the remembered mode applies
+    assert parse_color(str(looks(page)["bg"]))[2] > 200
+    fresh.close()
+
+
+def test_controls_are_keyboard_reachable_visibly_focused_and_big_enough(
+    demo: str, browser: Browser
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(demo + "/")
+    controls = page.locator("#a11y-proxy-toolbar a")
+    for index in range(controls.count()):
+        box = controls.nth(index).bounding_box()
+        assert box is not None and box["width"] >= 24 and box["height"] >= 24
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        """() => { const a = document.activeElement; const s = getComputedStyle(a);
+                   return {toolbar: !!a.closest('#a11y-proxy-toolbar'), style: s.outlineStyle,
+                           width: parseFloat(s.outlineWidth)}; }"""
+    )
+    assert focused["toolbar"] and focused["style"] != "none" and focused["width"] >= 2
+    context.close()

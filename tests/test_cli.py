@@ -1,0 +1,108 @@
+"""The command line as a user meets it: --help, bad values, environment, the demo start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from proxy.cli import _OPTIONS, main, parse_settings
+from tests.conftest import free_port
+
+
+def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for name, *_ in _OPTIONS:
+        assert f"--{name}" in text
+    assert "A11Y_PROXY_" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "value"),
+    [
+        (["--port", "99999"], "--port", "99999"),
+        (["--port", "eighty"], "--port", "eighty"),
+        (["--upstream", "ftp://example.org"], "--upstream", "ftp://example.org"),
+        (["--upstream", "https://example.org/path"], "--upstream", "https://example.org/path"),
+        (["--public-url", "not a url"], "--public-url", "not a url"),
+        (["--read-timeout", "-1"], "--read-timeout", "-1"),
+        (["--cache-bytes", "lots"], "--cache-bytes", "lots"),
+        (["--prefix", "a11y"], "--prefix", "a11y"),
+        (["--log-level", "loud"], "--log-level", "loud"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_option_and_value_and_exit_2(
+    argv: list[str], option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert option in err and repr(value) in err
+
+
+def test_unknown_options_are_one_line_too(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--colour", "blue"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_environment_variables_set_options_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("A11Y_PROXY_UPSTREAM", "https://moz.example.gov.ua/")
+    monkeypatch.setenv("A11Y_PROXY_PORT", "9000")
+    monkeypatch.setenv("A11Y_PROXY_CACHE_BYTES", "64M")
+    settings, demo, _ = parse_settings([])
+    assert not demo
+    assert str(settings.upstream) == "https://moz.example.gov.ua"
+    assert settings.port == 9000 and settings.cache_bytes == 64 * 1024 * 1024
+    assert str(settings.public_url) == "http://127.0.0.1:9000"
+    settings, _, _ = parse_settings(
+        ["--port", "9001", "--public-url", "https://a11y.example.gov.ua"]
+    )
+    assert settings.port == 9001 and settings.secure
+
+
+def test_no_arguments_means_the_demo_site() -> None:
+    settings, demo, _ = parse_settings([])
+    assert demo and settings.port == 8080 and str(settings.public_url) == "http://127.0.0.1:8080"
+
+
+def test_python_m_proxy_serves_the_demo_site() -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("A11Y_PROXY_")}
+    with subprocess.Popen(
+        [sys.executable, "-m", "proxy", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()
+            second = process.stdout.readline()
+            assert "demo" in first
+            assert f"http://127.0.0.1:{port}/" in second
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
+                        body = response.read().decode()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            assert 'id="a11y-proxy-toolbar"' in body
+            assert "Ministry" in body
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+        assert process.returncode == 0
