@@ -4,6 +4,7 @@ computed colours and font size, and the mode survives a click on an ordinary lin
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -133,4 +134,22 @@ def test_controls_are_keyboard_reachable_visibly_focused_and_big_enough(
                            width: parseFloat(s.outlineWidth)}; }"""
     )
     assert focused["toolbar"] and focused["style"] != "none" and focused["width"] >= 2
+    context.close()
+
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def test_readme_screenshots_of_the_demo_home_page_in_each_mode(demo: str, browser: Browser) -> None:
+    """Regenerates the README's pictures, and checks each mode really looks different."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    shots: dict[str, bytes] = {}
+    for name, token in (("normal", "default-100"), ("large-font", "default-150"),
+                        ("blue", "blue-100"), ("black-and-white", "bw-100"),
+                        ("blue-large-font", "blue-150")):
+        page.goto(f"{demo}/_a11y/view/{token}/")
+        shots[name] = page.screenshot(path=SCREENSHOTS / f"{name}.png")
+    assert len(set(shots.values())) == len(shots)
     context.close()

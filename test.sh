@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything the tests need, then runs every check: lint, types, the test suite.
+# Usage: ./test.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages: Chromium for the browser tests, nginx for the deployment tests.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" fonts-dejavu-core
+fi
+
+python3 -m pip install --quiet --disable-pip-version-check ".[test]"
+
+# The shared real-world corpus sits beside the checkout for developers and CI; a clone on
+# its own runs every other test.
+if [ -z "${A11Y_CORPUS_DIR:-}" ] && [ -d ../shared/corpus/real ]; then
+  export A11Y_CORPUS_DIR=../shared/corpus/real
+fi
+
+python3 -m ruff check .
+python3 -m ruff format --check .
+python3 -m mypy --strict
+python3 -m pytest -q "$@"
