@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import hdrs, web
@@ -25,10 +26,11 @@ PROXY: web.AppKey[Proxy] = web.AppKey("proxy", Proxy)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
+    """The proxy as an aiohttp application; ``clock`` lets tests move time instead of sleeping."""
     stylesheets = Stylesheets.load()
     upstream = Upstream(settings)
-    cache = PageCache(settings.cache_bytes, settings.cache_entry_bytes)
+    cache = PageCache(settings.cache_bytes, settings.cache_entry_bytes, clock)
     rules = Rules(LinkMap(settings.upstream, settings.public_url), settings.hidden_selectors)
 
     app = web.Application(middlewares=[_errors_middleware(settings, stylesheets)])
@@ -36,7 +38,7 @@ def create_app(settings: Settings) -> web.Application:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         pool = RewritePool(rules, settings.rewrite_processes)
         await upstream.open()
-        proxy = Proxy(settings, upstream, cache, pool, stylesheets)
+        proxy = Proxy(settings, upstream, cache, pool, stylesheets, clock)
         app[PROXY] = proxy
         try:
             yield

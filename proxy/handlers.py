@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Final
 
@@ -123,6 +123,8 @@ class Proxy:
         self.links = LinkMap(settings.upstream, settings.public_url)
         self.flight: SingleFlight[tuple[object, ...], Fetched] = SingleFlight()
         self._revalidating: set[asyncio.Task[None]] = set()
+        #: Stored pages confirmed by a 304, for the statistics.
+        self.revalidations = 0
 
     # -- routing -------------------------------------------------------------------------
 
@@ -144,7 +146,15 @@ class Proxy:
             return self._stylesheet(tail.partition("?")[0], remember=kind == "keep")
         if rest.partition("?")[0] == "page.css":
             return self._css(self.stylesheets.page, immutable=True)
+        if rest == "stats":
+            return self._stats()
         raise ClientError(404, "no such proxy resource")
+
+    def _stats(self) -> web.Response:
+        """Cache statistics for operators, as JSON."""
+        stats = self.cache.stats()
+        body = {"revalidations": self.revalidations, **(asdict(stats) if stats else {})}
+        return web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})
 
     def _stylesheet(self, name: str, *, remember: bool) -> web.Response:
         mode = Mode.from_token(name.removesuffix(".css"))
@@ -212,7 +222,8 @@ class Proxy:
                 return self._serve(request, entry, key, target, mode, via_link, now)
             fetched = await self._revalidate(target, outgoing, key, entry)
         elif private:
-            fetched = await self._fetch(hdrs.METH_GET, target, outgoing, None, store=False)
+            # Not coalesced with anyone; stored only if the answer says it may be shared.
+            fetched = await self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
         else:
             # Concurrent misses for this target share one fetch and one rewrite.
             flight_key = (target, outgoing.get(hdrs.ACCEPT_LANGUAGE, ""), key)
@@ -367,8 +378,10 @@ class Proxy:
             raise
         if response.status == 304:
             response.release()
+            self.revalidations += 1
             entry.headers = merge_304(entry.headers, response.headers)
             entry.freshness = Freshness.of(entry.headers, request_time, self.clock())
+            self._refresh_variants(entry)
             if not self._store(target, outgoing, entry):
                 self.cache.invalidate(target)
             return Fetched(entry=entry)
@@ -428,8 +441,7 @@ class Proxy:
         variant = entry.variants.get(slot)
         grew = False
         if variant is None:
-            make = self._css_variant if entry.stylesheet else self._variant
-            variant = entry.variants[slot] = make(entry, target, mode, via_link)
+            variant = entry.variants[slot] = self._variant(entry, target, mode, via_link)
             grew = True
         inm = request.headers.get(hdrs.IF_NONE_MATCH)
         if inm is not None and if_none_match_matches(inm, variant.headers[hdrs.ETAG]):
@@ -448,34 +460,41 @@ class Proxy:
         return response
 
     def _variant(self, entry: Entry, target: str, mode: Mode, via_link: bool) -> Variant:
-        prefix = self.settings.prefix
+        """Fill the page's slots for one mode (a stylesheet has none: one form for all)."""
         page = entry.page
-        canonical = None
-        if via_link and not page.has_canonical:
-            canonical = self.links.public_origin + target
-        head = toolbar.head_links(self.stylesheets.href(prefix, mode, remember=via_link), canonical)
-        body = page.render(head, toolbar.toolbar(mode, target, page.lang, prefix))
+        if entry.stylesheet:
+            body = page.parts[0]
+        else:
+            prefix = self.settings.prefix
+            canonical = None
+            if via_link and not page.has_canonical:
+                canonical = self.links.public_origin + target
+            stylesheet = self.stylesheets.href(prefix, mode, remember=via_link)
+            head = toolbar.head_links(stylesheet, canonical)
+            body = page.render(head, toolbar.toolbar(mode, target, page.lang, prefix))
+        return Variant(body, self._variant_headers(entry, body, mode, via_link))
+
+    def _variant_headers(
+        self, entry: Entry, body: bytes, mode: Mode, via_link: bool
+    ) -> CIMultiDictProxy[str]:
         out = self._browser_headers(entry.headers)
         for name in _REPRESENTATION:
             out.popall(name, None)
-        out[hdrs.CONTENT_TYPE] = "text/html; charset=utf-8"
+        kind = "text/css" if entry.stylesheet else "text/html"
+        out[hdrs.CONTENT_TYPE] = f"{kind}; charset=utf-8"
         out[hdrs.ETAG] = _etag(body, mode)
         vary = [v for v in entry.headers.getall(hdrs.VARY, ()) if v.strip()]
         # A plain URL's page depends on the mode cookie; a mode link's page does not.
-        vary += ["Accept-Encoding"] if via_link else ["Accept-Encoding", "Cookie"]
+        by_cookie = not (via_link or entry.stylesheet)
+        vary.append("Accept-Encoding, Cookie" if by_cookie else "Accept-Encoding")
         out[hdrs.VARY] = ", ".join(vary)
-        return Variant(body, CIMultiDictProxy(out))
+        return CIMultiDictProxy(out)
 
-    def _css_variant(self, entry: Entry, target: str, mode: Mode, via_link: bool) -> Variant:
-        body = entry.page.parts[0]
-        out = self._browser_headers(entry.headers)
-        for name in _REPRESENTATION:
-            out.popall(name, None)
-        out[hdrs.CONTENT_TYPE] = "text/css; charset=utf-8"
-        out[hdrs.ETAG] = _etag(body, DEFAULT)
-        vary = [v for v in entry.headers.getall(hdrs.VARY, ()) if v.strip()]
-        out[hdrs.VARY] = ", ".join([*vary, "Accept-Encoding"])
-        return Variant(body, CIMultiDictProxy(out))
+    def _refresh_variants(self, entry: Entry) -> None:
+        """After a 304: new upstream headers for every variant; no body is made again."""
+        for (token, via_link), variant in entry.variants.items():
+            mode = Mode.from_token(token) or DEFAULT
+            variant.headers = self._variant_headers(entry, variant.body, mode, via_link)
 
     def _browser_headers(
         self, upstream: CIMultiDict[str] | CIMultiDictProxy[str]

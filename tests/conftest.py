@@ -4,6 +4,7 @@ proxy in front of it, each on its own port."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -122,7 +123,7 @@ def start_proxy(aiohttp_client: Any) -> ProxyFactory:
     """
 
     async def start(
-        site: Upstream | URL, **overrides: Any
+        site: Upstream | URL, clock: Callable[[], float] = time.time, **overrides: Any
     ) -> TestClient[web.Request, web.Application]:
         origin = await site.start() if isinstance(site, Upstream) else site
         port = free_port()
@@ -134,8 +135,21 @@ def start_proxy(aiohttp_client: Any) -> ProxyFactory:
         )
         settings = replace(settings, **overrides)
         client: TestClient[web.Request, web.Application] = await aiohttp_client(
-            TestServer(create_app(settings), port=port)
+            TestServer(create_app(settings, clock), port=port)
         )
         return client
 
     return start
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand: freshness without sleeping."""
+
+    now: float = field(default_factory=time.time)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
