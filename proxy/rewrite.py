@@ -6,16 +6,28 @@ start of ``<body>``; :meth:`Page.render` fills them with one mode's stylesheet l
 joining bytes, so a second mode of the same page costs no parsing at all.
 
 Scripts, styles, templates and inline data are never edited: the rewriter touches attributes,
-adds marked elements of its own, and leaves every other node as the parser gave it.
+adds marked elements of its own, and leaves every other node as the parser gave it. Three habits of
+bs4 and lxml would change what a browser shows, so they are undone here: whitespace-only text is
+kept as written (bs4 collapses it, which breaks ``white-space: pre`` layouts and empties scripts),
+the text of raw-text elements (``<noembed>``, ``<xmp>``, ``<iframe>``...) is written back
+unescaped, and attributes of a late ``<body>`` or ``<html>`` tag, which lxml drops, are merged
+into the element as browsers do.
+
+Pages past :data:`MAX_BYTES` or :data:`MAX_TAGS` are not parsed at all (``None``: relay them):
+bs4 needs about 1.7 KB of memory and 30 µs per element, so a limit on markup bounds both.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
+from html import unescape
 from typing import Final
 
 from bs4 import BeautifulSoup, Comment, Tag
+from bs4.dammit import EntitySubstitution
+from bs4.formatter import HTMLFormatter
 
 from proxy import charset
 from proxy.css import font_overrides, scale_declarations
@@ -27,6 +39,22 @@ _SRCSET_ATTRIBUTES: Final = frozenset({"srcset", "imagesrcset", "data-srcset"})
 # A per-process marker that no real page contains: where the mode-specific parts go.
 _SLOT: Final = f"a11y-proxy-slot-{secrets.token_hex(12)}"
 _SLOT_HTML: Final = f"<!--{_SLOT}-->"
+
+#: Larger bodies are not rewritten (the proxy's own --max-html-bytes is usually lower).
+MAX_BYTES: Final = 64 * 1024 * 1024
+#: Pages with more ``<`` than this are not rewritten: about 350 MB and 6 s of parsing.
+MAX_TAGS: Final = 200_000
+
+# bs4 keeps whitespace-only strings as written only inside these tags; its root is every tag's
+# ancestor, so naming it keeps them everywhere.
+_KEEP_WHITESPACE: Final = frozenset({BeautifulSoup.ROOT_TAG_NAME})
+# lxml reads these as raw text, like browsers; bs4 would escape their text when writing it out.
+_RAW_TEXT: Final = frozenset(
+    {"script", "style", "xmp", "iframe", "noembed", "noframes", "plaintext"}
+)
+_FORMATTER: Final = HTMLFormatter(
+    entity_substitution=EntitySubstitution.substitute_xml, cdata_containing_tags=set(_RAW_TEXT)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +91,18 @@ class Page:
 
 def rewrite(raw: bytes, header_charset: str | None, rules: Rules) -> Page | None:
     """Rewrite one upstream HTML body; None when its encoding cannot be determined."""
+    if len(raw) > MAX_BYTES or raw.count(b"<") > MAX_TAGS:
+        return None
     text = charset.decode(raw, header_charset)
     if text is None:
         return None
     # multi_valued_attributes=None keeps class/rel as the exact strings the page wrote.
-    soup = BeautifulSoup(text, "lxml", multi_valued_attributes=None)
+    soup = BeautifulSoup(
+        text, "lxml", multi_valued_attributes=None, preserve_whitespace_tags=_KEEP_WHITESPACE
+    )
     for ours in soup.find_all(True, attrs={MARK: True}):
         ours.decompose()
+    _merge_late_skeleton(soup, text)
     _hide(soup, rules.hidden)
     has_canonical = _rewrite_tags(soup, rules.links)
     head, body = _ensure_head(soup), soup.body
@@ -79,9 +112,81 @@ def rewrite(raw: bytes, header_charset: str | None, rules: Rules) -> Page | None
     html = soup.html
     lang = str(html.get("lang") or html.get("xml:lang") or "") if html is not None else ""
     # errors="replace": a numeric reference to a lone surrogate cannot be UTF-8.
-    parts = [part.encode("utf-8", "replace") for part in soup.decode().split(_SLOT_HTML)]
+    parts = [
+        part.encode("utf-8", "replace")
+        for part in soup.decode(formatter=_FORMATTER).split(_SLOT_HTML)
+    ]
     parts += [b""] * (3 - len(parts))
     return Page((parts[0], parts[1], b"".join(parts[2:])), body is not None, lang, has_canonical)
+
+
+# Where a browser would see an <html> or <body> start tag: not in a comment, not in raw text.
+_SKELETON_TAG: Final = re.compile(r"<(html|body)(?=[\t\n\f\r />])", re.I)
+_SKIPPED: Final = re.compile(
+    r"<(?:(!--)|(script|style|textarea|title|xmp|iframe|noembed|noframes|template)"
+    r"(?=[\t\n\f\r />])|(html|body)(?=[\t\n\f\r />]))",
+    re.I,
+)
+_ATTRIBUTE: Final = re.compile(
+    r"[\t\n\f\r /]*([^\t\n\f\r />][^\t\n\f\r /=>]*)"
+    r"(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]*)))?"
+)
+
+
+def _merge_late_skeleton(soup: BeautifulSoup, text: str) -> None:
+    """Give <html> and <body> the attributes of every start tag of theirs, as browsers do.
+
+    lxml keeps only the attributes of the tag that opened the element; a ``<body class=...>``
+    that comes after something already opened the body (an <iframe> in the head, say) loses
+    them, and with them the page's own CSS hooks. Most pages need one cheap search to know
+    there is nothing to merge.
+    """
+    elements = {"html": soup.html, "body": soup.body}
+
+    def lacks(match: re.Match[str]) -> bool:
+        element = elements[match[1].lower()]
+        return element is not None and bool(
+            _tag_attributes(text, match.end()).keys() - element.attrs.keys()
+        )
+
+    if not any(lacks(match) for match in _SKELETON_TAG.finditer(text)):
+        return
+    position = 0
+    while (match := _SKIPPED.search(text, position)) is not None:
+        comment, raw, skeleton = match.groups()
+        if comment:
+            position = _comment_end(text, match.end())
+        elif raw:
+            end = re.compile(rf"</{raw}(?=[\t\n\f\r />])", re.I).search(text, match.end())
+            position = len(text) if end is None else end.end()
+        else:
+            element = elements[skeleton.lower()]
+            attributes = _tag_attributes(text, match.end())
+            if element is not None:
+                for name, value in attributes.items():
+                    if not element.has_attr(name):
+                        element[name] = value
+            position = match.end()
+
+
+def _comment_end(text: str, start: int) -> int:
+    # "<!-->" and "<!--->" are whole (empty) comments to a browser.
+    for short in (">", "->"):
+        if text.startswith(short, start):
+            return start + len(short)
+    end = text.find("-->", start)
+    return len(text) if end < 0 else end + 3
+
+
+def _tag_attributes(text: str, position: int) -> dict[str, str]:
+    """The attributes of the start tag whose name ends at ``position``, first one winning."""
+    attributes: dict[str, str] = {}
+    while (match := _ATTRIBUTE.match(text, position)) is not None and match.end() > position:
+        name = match[1].lower()
+        value = next((v for v in match.groups()[1:] if v is not None), "")
+        attributes.setdefault(name, unescape(value))
+        position = match.end()
+    return attributes
 
 
 def _hide(soup: BeautifulSoup, selectors: tuple[str, ...]) -> None:
