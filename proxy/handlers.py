@@ -29,6 +29,7 @@ from proxy.cache.policy import (
     Freshness,
     conditional_headers,
     if_none_match_matches,
+    invalidated_urls,
     invalidates,
     merge_304,
     storable,
@@ -263,13 +264,22 @@ class Proxy:
         body = request.content if request.body_exists else None
         fetched = await self._fetch(request.method, target, outgoing, body, store=False)
         own = fetched.claim()
-        status = own.status if isinstance(own, Entry) else own.response.status if own else 0
+        assert own is not None
+        upstream_headers = own.headers if isinstance(own, Entry) else own.response.headers
+        status = own.status if isinstance(own, Entry) else own.response.status
         if invalidates(request.method, status):
-            self.cache.invalidate(target)
+            self._invalidate(target, upstream_headers)
         if isinstance(own, Entry):
             return self._serve(request, own, None, target, mode, via_link, None)
-        assert own is not None
         return await self._stream(request, own, via_link=via_link, mode=mode)
+
+    def _invalidate(
+        self, target: str, upstream_headers: CIMultiDictProxy[str] | CIMultiDict[str]
+    ) -> None:
+        """A change went through: drop what is stored for the URL and where it points."""
+        origin = str(self.settings.upstream)
+        for url in invalidated_urls(origin + target, upstream_headers):
+            self.cache.invalidate(url[len(origin) :] or "/")
 
     # -- talking to the upstream ----------------------------------------------------------
 
@@ -354,7 +364,7 @@ class Proxy:
         return Entry(page, response.status, upstream_headers, freshness, kind == "css")
 
     def _rewritable(self, response: aiohttp.ClientResponse) -> str | None:
-        """"html" or "css" when the proxy rewrites this response, else None."""
+        """ "html" or "css" when the proxy rewrites this response, else None."""
         kind = _REWRITTEN_TYPES.get(response.content_type)
         if kind is None or response.status in (204, 206, 304):
             return None  # a range of a page cannot be rewritten

@@ -360,3 +360,22 @@ async def test_a_failed_burst_reaches_every_waiter_and_is_not_cached(
     assert calls == 1
     await client.get("/broken")
     assert calls == 2
+
+
+async def test_a_change_also_invalidates_where_its_answer_points(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    listing = Resource()
+
+    async def create(request: web.Request) -> web.Response:
+        return web.Response(status=201, headers={"Location": "/articles?page=1"})
+
+    upstream.route("/articles", listing.handle, method="GET")
+    upstream.route("/articles/new", create, method="POST")
+    client = await start_proxy(upstream)
+    await client.get("/articles?page=1")
+    await client.get("/articles?page=1")
+    assert listing.full == 1
+    assert (await client.post("/articles/new", data=b"x")).status == 201
+    await client.get("/articles?page=1")
+    assert listing.full == 2
