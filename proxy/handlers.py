@@ -39,7 +39,7 @@ from proxy.errors import ClientError, UpstreamBroken, UpstreamError
 from proxy.links import LinkMap
 from proxy.modes import COOKIE_NAME, DEFAULT, Mode
 from proxy.pagecache import Entry, Key, PageCache, Variant
-from proxy.pool import RewritePool
+from proxy.pool import RewriteFailed, RewritePool
 from proxy.rewrite import Page
 from proxy.upstream import Upstream
 
@@ -352,11 +352,16 @@ class Proxy:
         except codings.CodingError as exc:
             raise UpstreamBroken(str(exc)) from exc
         upstream_headers = CIMultiDict(response.headers)
-        if kind == "css":
-            css = await self.pool.restyle(decoded, response.charset)
-            page: Page | None = Page((css, b"", b""), False, "", True)
-        else:
-            page = await self.pool.rewrite(decoded, response.charset)
+        try:
+            if kind == "css":
+                css = await self.pool.restyle(decoded, response.charset)
+                page: Page | None = Page((css, b"", b""), False, "", True)
+            else:
+                page = await self.pool.rewrite(decoded, response.charset)
+        except RewriteFailed as exc:
+            # Nothing is lost: the reader gets the page as the site sent it.
+            log.warning("relaying %s unrewritten: %s", response.url.path, exc)
+            return Relay(response, raw, complete=True)
         if page is None:
             log.info("relaying %s unrewritten: unknown charset", response.url.path)
             return Relay(response, raw, complete=True)

@@ -3,38 +3,64 @@
 Parsing is pure Python under the GIL; a thread would still take turns with the event loop, so
 by default pages are rewritten in a small process pool. ``processes=0`` uses one thread instead
 (cheap to start: tests and tiny installations).
+
+A rewrite that kills its worker (a page that exhausts memory, a crash in a C parser) must not
+take the proxy down with it: the pool is replaced, and the caller is told the page could not be
+rewritten, so it can relay the page as the site sent it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 from proxy.restyle import restyle
 from proxy.rewrite import Page, Rules, rewrite
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RewriteFailed(Exception):
+    """The rewrite did not finish; the page should be relayed unrewritten."""
 
 
 class RewritePool:
     def __init__(self, rules: Rules, processes: int) -> None:
         self._rules = rules
-        self._executor: Executor
-        if processes > 0:
+        self._processes = processes
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> Executor:
+        if self._processes > 0:
             # spawn, not fork: forking a process that runs an event loop and sockets is unsafe.
             context = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(processes, mp_context=context)
-        else:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="rewrite")
+            return ProcessPoolExecutor(self._processes, mp_context=context)
+        return ThreadPoolExecutor(1, thread_name_prefix="rewrite")
+
+    async def _run(self, function: Callable[..., T], *args: object) -> T:
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+        except BrokenProcessPool as exc:
+            if self._executor is executor:  # the first caller to notice replaces the pool
+                log.error("a rewrite worker died; starting a new one")
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
+            raise RewriteFailed("the rewrite worker died") from exc
+        except RecursionError as exc:  # pathological nesting in a thread rewrite
+            raise RewriteFailed("the page is nested too deeply") from exc
 
     async def rewrite(self, body: bytes, header_charset: str | None) -> Page | None:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, rewrite, body, header_charset, self._rules
-        )
+        return await self._run(rewrite, body, header_charset, self._rules)
 
     async def restyle(self, body: bytes, header_charset: str | None) -> bytes:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, restyle, body, header_charset)
+        return await self._run(restyle, body, header_charset)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
