@@ -8,9 +8,24 @@ from proxy.errors import ProxyError
 
 
 def prefers_ukrainian(accept_language: str | None) -> bool:
-    """Whether the browser's first language is Ukrainian."""
-    first = (accept_language or "").split(",")[0].split(";")[0].strip().lower()
-    return first.startswith("uk")
+    """Whether the browser ranks Ukrainian above English (RFC 9110 §12.5.4 weights)."""
+    ranks: dict[str, tuple[float, int]] = {}
+    for position, item in enumerate((accept_language or "").split(",")):
+        tag, _, params = item.partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        ranks.setdefault(primary, (_weight(params), -position))
+    uk, en = ranks.get("uk"), ranks.get("en")
+    return uk is not None and uk[0] > 0 and (en is None or uk > en)
+
+
+def _weight(params: str) -> float:
+    name, _, value = params.strip().partition("=")
+    if name.strip().lower() != "q":
+        return 1.0
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0
 
 
 def render(error: ProxyError, stylesheet: str, *, ukrainian: bool) -> str:

@@ -2,6 +2,7 @@
 
 ProxyError                  our own failure to answer; never a traceback for the visitor
 ├── ClientError       4xx   the request itself cannot be served (bad target, too large)
+├── Unsupported       501   a kind of request the proxy does not relay (WebSocket)
 └── UpstreamError     502   the site did not give a usable answer
     ├── UpstreamUnreachable 502   connection refused, reset, DNS failure
     ├── UpstreamBroken      502   closed mid-body, lied about its length, bad encoding
@@ -10,15 +11,54 @@ ProxyError                  our own failure to answer; never a traceback for the
 
 from __future__ import annotations
 
+from typing import Final
+
+Words = tuple[str, str]
+
 
 class ProxyError(Exception):
+    """The detail (``str(error)``) is for the log only, on one line; visitors see the words."""
+
     status = 500
     #: Plain words for the visitor, in English and Ukrainian; no internal detail.
-    title = ("Something went wrong", "Щось пішло не так")
-    explanation = (
+    title: Words = ("Something went wrong", "Щось пішло не так")
+    explanation: Words = (
         "The reading-mode proxy could not answer this request.",
         "Проксі режиму читання не зміг відповісти на цей запит.",
     )
+
+    def __str__(self) -> str:
+        # Library messages can span lines (a parser error quotes the bad bytes); a log line
+        # per failure must stay one line.
+        return " ".join(super().__str__().split())
+
+
+# The words of a client error follow its status: a missing page is not a bad request.
+_CLIENT_WORDS: Final[dict[int, tuple[Words, Words]]] = {
+    404: (
+        ("Page not found", "Сторінку не знайдено"),
+        (
+            "There is nothing at this address of the reading-mode proxy.",
+            "За цією адресою в проксі режиму читання нічого немає.",
+        ),
+    ),
+    413: (
+        ("The request is too large", "Запит завеликий"),
+        (
+            "What you are sending (a form or a file) is larger than this site accepts "
+            "through the reading-mode proxy.",
+            "Те, що ви надсилаєте (форма або файл), більше, ніж сайт приймає через проксі "
+            "режиму читання.",
+        ),
+    ),
+    414: (
+        ("The address is too long", "Адреса задовга"),
+        (
+            "This address is too long to be opened through the reading-mode proxy.",
+            "Ця адреса задовга, щоб відкрити її через проксі режиму читання.",
+        ),
+    ),
+}
 
 
 class ClientError(ProxyError):
@@ -32,6 +72,19 @@ class ClientError(ProxyError):
     def __init__(self, status: int = 400, detail: str = "") -> None:
         super().__init__(detail)
         self.status = status
+        if status in _CLIENT_WORDS:
+            self.title, self.explanation = _CLIENT_WORDS[status]
+
+
+class Unsupported(ProxyError):
+    status = 501
+    title = ("This kind of connection is not supported", "Такий тип з'єднання не підтримується")
+    explanation = (
+        "The reading-mode proxy shows the site's pages; live connections such as "
+        "WebSocket are not passed on.",
+        "Проксі режиму читання показує сторінки сайту; постійні з'єднання, як-от WebSocket, "
+        "він не передає.",
+    )
 
 
 class UpstreamError(ProxyError):

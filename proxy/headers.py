@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from proxy.links import LinkMap
 from proxy.modes import COOKIE_NAME
@@ -29,6 +30,10 @@ HOP_BY_HOP: Final = frozenset(
     }
 )
 VIA: Final = "1.1 a11y-proxy"
+# Fields that say who the client is and how it came: anyone can write them, so they are
+# believed (and passed on) only from a trusted proxy in front of this one.
+_CLIENT_FORWARDING: Final = frozenset({"forwarded", "x-real-ip"})
+_CLIENT_FORWARDING_PREFIX: Final = "x-forwarded-"
 _LINK_TARGET: Final = re.compile(r"<([^>]*)>")
 _DOMAIN_ATTRIBUTE: Final = re.compile(r";\s*domain\s*=[^;]*", re.IGNORECASE)
 
@@ -48,6 +53,68 @@ def end_to_end(headers: Headers) -> CIMultiDict[str]:
         if name.lower() not in drop:
             out.add(name, value)
     return out
+
+
+def for_upstream(
+    incoming: Headers, *, remote: str | None, trusted: bool, public: URL
+) -> CIMultiDict[str]:
+    """The browser's request fields as the upstream gets them.
+
+    Hop-by-hop fields and Host go (the client session sets the upstream's Host), the proxy's
+    own cookie goes, and the forwarding fields say who asked and through which public origin.
+    """
+    out = end_to_end(incoming)
+    out.popall("Host", None)
+    cookies = [strip_mode_cookie(value) for value in out.popall("Cookie", [])]
+    out.extend(("Cookie", value) for value in cookies if value)
+    _forwarding(out, remote=remote, trusted=trusted, public=public)
+    out.add("Via", VIA)
+    return out
+
+
+def _forwarding(out: CIMultiDict[str], *, remote: str | None, trusted: bool, public: URL) -> None:
+    """X-Forwarded-For/-Proto/-Host and Forwarded (RFC 7239) for one more hop."""
+    if not trusted:
+        for name in [n for n in out if _is_client_forwarding(n)]:
+            out.popall(name, None)
+    chain = [v.strip() for value in out.popall("X-Forwarded-For", []) for v in value.split(",")]
+    if remote:
+        chain.append(remote)
+    if chain:
+        out["X-Forwarded-For"] = ", ".join(v for v in chain if v)
+    # The public origin is configured, so it is known better than any client could tell it.
+    out["X-Forwarded-Proto"] = public.scheme
+    out["X-Forwarded-Host"] = public.raw_authority
+    out.add("Forwarded", f'for={_node(remote)};host="{public.raw_authority}";proto={public.scheme}')
+
+
+def _is_client_forwarding(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _CLIENT_FORWARDING or lowered.startswith(_CLIENT_FORWARDING_PREFIX)
+
+
+def _node(remote: str | None) -> str:
+    """A Forwarded ``for=`` node: an IPv6 address is bracketed and quoted, none is unknown."""
+    if not remote:
+        return "unknown"
+    return f'"[{remote}]"' if ":" in remote else remote
+
+
+def without_range(outgoing: CIMultiDict[str]) -> CIMultiDict[str]:
+    """A copy without Range and If-Range: pages are rewritten and stored whole."""
+    out = CIMultiDict(outgoing)
+    out.popall("Range", None)
+    out.popall("If-Range", None)
+    return out
+
+
+def wants_websocket(incoming: Headers) -> bool:
+    """Whether the request asks to become a WebSocket (RFC 6455 §4.1)."""
+    return any(
+        token.strip().lower() == "websocket"
+        for value in incoming.getall("Upgrade", ())
+        for token in value.split(",")
+    )
 
 
 def strip_mode_cookie(cookie_header: str) -> str:
