@@ -9,16 +9,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from proxy import errorpage
+from proxy import errorpage, health, lifecycle, requestid, siterules
 from proxy.assets import Stylesheets
 from proxy.config import Settings
 from proxy.errors import ProxyError
 from proxy.handlers import Proxy
-from proxy.links import LinkMap
+from proxy.metrics import MeasuredPool, MeasuredUpstream, Metrics
 from proxy.pagecache import PageCache
-from proxy.pool import RewritePool
-from proxy.rewrite import Rules
-from proxy.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +25,23 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
     """The proxy as an aiohttp application; ``clock`` lets tests move time instead of sleeping."""
-    stylesheets = Stylesheets.load()
-    upstream = Upstream(settings)
+    stylesheets = Stylesheets.load(extra=settings.tuning.css_for)
+    metrics = Metrics()
+    upstream = MeasuredUpstream(settings, metrics)
     cache = PageCache(settings.cache_bytes, settings.cache_entry_bytes, clock)
-    rules = Rules(LinkMap(settings.upstream, settings.public_url), settings.hidden_selectors)
+    rules = siterules.rules(settings)
 
-    app = web.Application(middlewares=[_errors_middleware(settings, stylesheets)])
+    app = web.Application(
+        middlewares=[metrics.middleware(settings.prefix), _errors_middleware(settings, stylesheets)]
+    )
+    requestid.install(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        pool = RewritePool(rules, settings.rewrite_processes)
+        pool = MeasuredPool(rules, settings.rewrite_processes, metrics)
         await upstream.open()
         proxy = Proxy(settings, upstream, cache, pool, stylesheets, clock)
         app[PROXY] = proxy
+        metrics.cache.watch(proxy)
         try:
             yield
         finally:
@@ -51,7 +53,13 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         return await request.app[PROXY].handle(request)
 
     app.cleanup_ctx.append(lifetime)
-    app.router.add_route("*", "/{tail:.*}", handle)
+    app.cleanup_ctx.append(lifecycle.reload_on_hangup(PROXY, metrics))
+    # Operations, ahead of the catch-all: scraped and probed, never forwarded.
+    app.router.add_get(f"{settings.prefix}metrics", metrics.endpoint)
+    app.router.add_get(f"{settings.prefix}health/live", health.live)
+    app.router.add_get(f"{settings.prefix}health/ready", health.Readiness(upstream).endpoint)
+    # [\s\S], not ".": routing sees the decoded path, and a %0A in it must still reach the site.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", handle)
     return app
 
 
@@ -67,7 +75,7 @@ def _errors_middleware(settings: Settings, stylesheets: Stylesheets) -> Middlewa
             log.warning(
                 "%s %s -> %d %s: %s",
                 request.method,
-                request.path_qs[:200],
+                request.raw_path[:200],  # raw: a decoded %0A would split the log line
                 exc.status,
                 type(exc).__name__,
                 exc,

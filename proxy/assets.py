@@ -8,6 +8,7 @@ and a generated tail that sets the text scale, so a page links exactly one sheet
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -44,7 +45,10 @@ class Stylesheets:
     version: str
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> Stylesheets:
+    def load(
+        cls, directory: Path | None = None, extra: Callable[[Mode], str] | None = None
+    ) -> Stylesheets:
+        """``extra`` gives CSS to append per mode, after ours: the site tuning's."""
         directory = directory or stylesheets_dir()
 
         def read(name: str) -> str:
@@ -59,6 +63,8 @@ class Stylesheets:
             if not mode.is_default:
                 parts.append(readable)
             parts.append(_tail(mode))
+            if extra is not None:
+                parts.append(extra(mode))
             by_token[mode.token] = "\n".join(parts).encode()
         page = read("proxy-page.css").encode()
         digest = hashlib.sha256(b"".join([*by_token.values(), page])).hexdigest()[:12]

@@ -5,14 +5,20 @@ Errors name the option and quote the bad value, so the command line can print th
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Final
+from pathlib import Path
+from typing import Final, TypeAlias
 
 from yarl import URL
 
+from proxy.tuning import Tuning
+
 DEFAULT_PREFIX: Final = "/_a11y/"
 MIB: Final = 1024 * 1024
+
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(ValueError):
@@ -21,6 +27,7 @@ class SettingsError(ValueError):
     def __init__(self, option: str, value: object, why: str) -> None:
         super().__init__(f"{option} {value!r}: {why}")
         self.option = option
+        self.value = value
 
 
 def parse_origin(option: str, raw: str) -> URL:
@@ -36,6 +43,21 @@ def parse_origin(option: str, raw: str) -> URL:
     if url.path not in ("", "/") or url.query_string or url.fragment:
         raise SettingsError(option, raw, "must be an origin only, with no path, query or fragment")
     return url.origin()
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or networks, e.g. ``127.0.0.1, 10.0.0.0/8``; empty is none."""
+    networks: list[Network] = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError as exc:
+            raise ValueError(
+                "must be IP addresses or networks such as 10.0.0.0/8, separated by commas"
+            ) from exc
+    return tuple(networks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +78,27 @@ class Settings:
     cache_entry_bytes: int = 16 * MIB
     #: Larger HTML pages are relayed unrewritten, so one page cannot pin the rewriter.
     max_html_bytes: int = 8 * MIB
+    #: Larger request bodies (uploads, forms) are refused with 413 instead of forwarded.
+    max_body_bytes: int = 32 * MIB
+    #: Proxies in front of this one (a TLS terminator, say) whose X-Forwarded-For and
+    #: Forwarded fields are passed on; from anyone else those fields are dropped as forgeable.
+    trusted_proxies: tuple[Network, ...] = ()
     #: Processes that rewrite pages; 0 rewrites on a thread (for tests and tiny setups).
     rewrite_processes: int = 1
     #: Selectors of the site's own "visually impaired version" widgets, hidden by the proxy.
     hidden_selectors: tuple[str, ...] = field(
         default=(".bvi-open", ".bvi-panel", "[data-bvi]", ".bvi-link", "#bvi-panel")
     )
+    #: Other origins readers reach the proxy at (www. and bare); links to them are mapped too.
+    public_aliases: tuple[URL, ...] = ()
+    #: The site tuning (extra CSS, hidden elements, toolbar): reloaded on SIGHUP.
+    tuning: Tuning = field(default_factory=Tuning)
+    #: The configuration file the tuning is read again from on SIGHUP.
+    config_file: Path | None = None
+    #: How long requests in flight may take to finish after SIGTERM.
+    shutdown_grace: float = 30.0
+    #: Log lines as "text" or as one JSON object per line ("json").
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         if not (0 < self.port < 65536):
@@ -80,6 +117,23 @@ class Settings:
             raise SettingsError("--max-html-bytes", self.max_html_bytes, "must be positive")
         if self.rewrite_processes < 0:
             raise SettingsError("--rewrite-processes", self.rewrite_processes, "must be >= 0")
+        if self.max_body_bytes <= 0:
+            raise SettingsError("--max-body-bytes", self.max_body_bytes, "must be positive")
+        for network in self.trusted_proxies:
+            if not isinstance(network, ipaddress.IPv4Network | ipaddress.IPv6Network):
+                raise SettingsError("--trusted-proxies", network, "must be an IP network")
+
+    def trusts(self, remote: str | None) -> bool:
+        """Whether the peer at ``remote`` is one of the configured trusted proxies."""
+        if not remote or not self.trusted_proxies:
+            return False
+        try:
+            address = ipaddress.ip_address(remote.partition("%")[0])  # drop an IPv6 zone
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # a dual-stack socket shows IPv4 peers this way
+        return any(address in network for network in self.trusted_proxies)
 
     @property
     def secure(self) -> bool:

@@ -1,0 +1,243 @@
+"""Prometheus metrics of one proxy process, served at ``<prefix>metrics`` (prometheus-client).
+
+Each figure is taken where it happens, once: requests by status and mode in a middleware, the
+upstream's answer time and the rewrite time in thin subclasses of :class:`Upstream` and
+:class:`RewritePool`, and the cache straight from the store's own counters by a collector at
+scrape time. The registry belongs to the application, not to the module, so two proxies in one
+process (tests) count apart. With ``--workers N`` every worker counts for itself; a scrape
+reaches one of them, so label them by instance behind a load balancer or run one worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import fields
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from proxy import headers
+from proxy.cache.store import StoreStats
+from proxy.errors import UpstreamError
+from proxy.modes import DEFAULT, Mode
+from proxy.pool import RewritePool
+from proxy.rewrite import Page
+from proxy.upstream import RequestBody, Upstream
+
+if TYPE_CHECKING:
+    import aiohttp
+    from multidict import CIMultiDict
+
+    from proxy.config import Settings
+    from proxy.handlers import Proxy
+    from proxy.rewrite import Rules
+
+_NAMESPACE: Final = "a11y_proxy"
+#: Requests for the proxy's own resources (stylesheets, health, metrics) have no reading mode.
+NO_MODE: Final = "none"
+_REWRITE_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+# The store's counters, exposed as Prometheus counters; the rest of its stats are gauges.
+_CACHE_COUNTERS: Final = {
+    "hits": "Cache lookups that found a stored page",
+    "misses": "Cache lookups that found nothing",
+    "stores": "Pages stored",
+    "evictions": "Pages dropped to make room",
+    "expirations": "Pages dropped because they went out of date",
+    "invalidations": "Pages dropped because an unsafe request changed them",
+    "rejections": "Pages too large to store",
+}
+
+
+class Metrics:
+    """The registry and every instrument of one proxy application."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter(
+            "requests",
+            "Requests answered, by HTTP status and reading mode",
+            ["status", "mode"],
+            namespace=_NAMESPACE,
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "request_duration_seconds",
+            "Time from the request to the end of the response",
+            namespace=_NAMESPACE,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "requests_in_flight",
+            "Requests being answered now",
+            namespace=_NAMESPACE,
+            registry=registry,
+        )
+        self.upstream_seconds = Histogram(
+            "upstream_response_seconds",
+            "Time until the upstream's response headers arrived",
+            namespace=_NAMESPACE,
+            registry=registry,
+        )
+        self.upstream_errors = Counter(
+            "upstream_errors",
+            "Upstream requests that failed, by kind (timeout, unreachable, broken)",
+            ["kind"],
+            namespace=_NAMESPACE,
+            registry=registry,
+        )
+        self.rewrite_seconds = Histogram(
+            "rewrite_seconds",
+            "Time to rewrite one upstream page (html) or stylesheet (css), queueing included",
+            ["kind"],
+            buckets=_REWRITE_BUCKETS,
+            namespace=_NAMESPACE,
+            registry=registry,
+        )
+        self.reloads = Counter(
+            "tuning_reloads",
+            "Reloads of the site tuning, by result (ok, error)",
+            ["result"],
+            namespace=_NAMESPACE,
+            registry=registry,
+        )
+        self.cache = CacheCollector()
+        registry.register(self.cache)
+        self._exposition = make_aiohttp_handler(registry)
+
+    def middleware(self, prefix: str) -> Middleware:
+        """Counts every request by status and mode, and times it."""
+
+        @web.middleware
+        async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+            mode = mode_of(request, prefix)
+            status = 500
+            started = time.perf_counter()
+            self.in_flight.inc()
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            except asyncio.CancelledError:
+                status = 499  # the client went away first, as nginx logs it
+                raise
+            finally:
+                self.in_flight.dec()
+                self.request_seconds.observe(time.perf_counter() - started)
+                self.requests.labels(str(status), mode).inc()
+
+        return measure
+
+    async def endpoint(self, request: web.Request) -> web.StreamResponse:
+        """The scrape: every metric in the exposition format the scraper asks for."""
+        response = await self._exposition(request)
+        response.headers[hdrs.CACHE_CONTROL] = "no-store"
+        return response
+
+
+def mode_of(request: web.Request, prefix: str) -> str:
+    """The mode a request is answered in, read as the handler reads it, for the label."""
+    target = request.raw_path
+    if target.startswith(prefix):
+        kind, _, rest = target[len(prefix) :].partition("/")
+        if kind != "view":
+            return NO_MODE
+        return (Mode.from_token(rest.partition("/")[0]) or DEFAULT).token
+    cookie = headers.mode_cookie(request.headers.getall(hdrs.COOKIE, ()))
+    return Mode.parse(cookie).token
+
+
+class CacheCollector(Collector):
+    """Reads the page cache's counters at scrape time, so nothing is counted twice.
+
+    A reload of the tuning replaces the cache; :meth:`retire` keeps what the old one counted,
+    so the counters never go backwards.
+    """
+
+    def __init__(self) -> None:
+        self._proxy: Proxy | None = None
+        self._retired = dict.fromkeys(_CACHE_COUNTERS, 0)
+
+    def watch(self, proxy: Proxy) -> None:
+        self._proxy = proxy
+
+    def retire(self, stats: StoreStats | None) -> None:
+        if stats is not None:
+            for name in _CACHE_COUNTERS:
+                self._retired[name] += getattr(stats, name)
+
+    def collect(self) -> Iterator[Metric]:
+        proxy = self._proxy
+        if proxy is None:
+            return
+        stats = proxy.cache.stats()
+        now = {f.name: getattr(stats, f.name) if stats else 0 for f in fields(StoreStats)}
+        for name, text in _CACHE_COUNTERS.items():
+            yield CounterMetricFamily(
+                f"{_NAMESPACE}_cache_{name}", text, value=self._retired[name] + now[name]
+            )
+        yield CounterMetricFamily(
+            f"{_NAMESPACE}_cache_revalidations",
+            "Stored pages the upstream confirmed with 304 Not Modified",
+            value=proxy.revalidations,
+        )
+        yield GaugeMetricFamily(
+            f"{_NAMESPACE}_cache_bytes", "Bytes the stored pages take", value=now["bytes_held"]
+        )
+        yield GaugeMetricFamily(
+            f"{_NAMESPACE}_cache_entries", "Pages stored now", value=now["entries"]
+        )
+
+
+class MeasuredUpstream(Upstream):
+    """The upstream, timed: how long until its response headers, and how often it failed."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        super().__init__(settings)
+        self._metrics = metrics
+
+    async def send(
+        self,
+        method: str,
+        target: str,
+        headers: CIMultiDict[str],
+        body: RequestBody | None = None,
+    ) -> aiohttp.ClientResponse:
+        started = time.perf_counter()
+        try:
+            response = await super().send(method, target, headers, body)
+        except UpstreamError as exc:
+            self._metrics.upstream_errors.labels(_kind(exc)).inc()
+            raise
+        self._metrics.upstream_seconds.observe(time.perf_counter() - started)
+        return response
+
+
+class MeasuredPool(RewritePool):
+    """The rewrite pool, timed per page and per stylesheet."""
+
+    def __init__(self, rules: Rules, processes: int, metrics: Metrics) -> None:
+        super().__init__(rules, processes)
+        self._seconds: Callable[[str], Histogram] = metrics.rewrite_seconds.labels
+
+    async def rewrite(self, body: bytes, header_charset: str | None) -> Page | None:
+        with self._seconds("html").time():
+            return await super().rewrite(body, header_charset)
+
+    async def restyle(self, body: bytes, header_charset: str | None) -> bytes:
+        with self._seconds("css").time():
+            return await super().restyle(body, header_charset)
+
+
+def _kind(exc: UpstreamError) -> str:
+    return type(exc).__name__.removeprefix("Upstream").lower()
