@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import re
 import signal
@@ -20,7 +19,11 @@ from typing import Final, NoReturn
 from aiohttp import web
 from yarl import URL
 
-from proxy.config import MIB, Settings, SettingsError, parse_origin
+from proxy import logs, settings_file
+from proxy.config import MIB, Settings, SettingsError, parse_networks, parse_origin
+from proxy.tuning import Tuning
+from proxy.workers import cpu_count
+from proxy.workers import run as run_workers
 
 PROG: Final = "a11y-proxy"
 _SIZE: Final = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
@@ -60,8 +63,31 @@ def count(text: str) -> int:
     return value
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be 1 or more")
+    return value
+
+
+def origins(text: str) -> tuple[URL, ...]:
+    """Comma-separated http(s) origins; empty is none."""
+    try:
+        return tuple(parse_origin("", item) for item in text.split(",") if item.strip())
+    except SettingsError as exc:
+        raise ValueError("must be http:// or https:// origins separated by commas") from exc
+
+
 # option, metavar, converter, default, help
 _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str], ...]] = (
+    (
+        "config",
+        "FILE",
+        str,
+        None,
+        "TOML file with any of these options and the site tuning; the command line and "
+        "the environment win over it (--check-config FILE validates one and exits)",
+    ),
     (
         "upstream",
         "URL",
@@ -77,6 +103,14 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         None,
         "origin browsers use to reach the proxy; every rewritten link is built from it "
         "(default: http://HOST:PORT)",
+    ),
+    (
+        "public-aliases",
+        "URLS",
+        origins,
+        "",
+        "comma-separated other origins of the proxy (www. and bare names); served alike, "
+        "links to them point at --public-url (default: none)",
     ),
     ("host", "ADDRESS", str, "127.0.0.1", "address to listen on (default: %(default)s)"),
     ("port", "PORT", port_number, "8080", "port to listen on (default: %(default)s)"),
@@ -123,13 +157,45 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "larger HTML pages are relayed unrewritten (default: %(default)s)",
     ),
     (
+        "max-body-bytes",
+        "SIZE",
+        size,
+        "32M",
+        "larger request bodies (uploads, forms) are refused with 413 (default: %(default)s)",
+    ),
+    (
+        "trusted-proxies",
+        "ADDRESSES",
+        parse_networks,
+        "",
+        "comma-separated addresses or networks of proxies in front of this one whose "
+        "X-Forwarded-For and Forwarded fields are passed on; from anyone else they are "
+        "dropped (default: none)",
+    ),
+    (
         "rewrite-processes",
         "N",
         count,
         "1",
         "processes that rewrite pages; 0 uses a thread (default: %(default)s)",
     ),
+    (
+        "workers",
+        "N",
+        positive_int,
+        str(cpu_count()),
+        "server processes sharing the port, each with its own cache of --cache-bytes / N "
+        "(default: the number of CPUs, %(default)s)",
+    ),
+    (
+        "shutdown-grace",
+        "SECONDS",
+        positive_float,
+        "30",
+        "after SIGTERM, time for requests in flight to finish (default: %(default)s)",
+    ),
     ("log-level", "LEVEL", str, "info", "debug, info, warning or error (default: %(default)s)"),
+    ("log-format", "FORMAT", logs.log_format, "text", "text or json (default: %(default)s)"),
 )
 
 
@@ -139,24 +205,43 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _list(value: object) -> tuple[object, ...]:
+    return value if isinstance(value, tuple) else ()
+
+
+def _converters() -> dict[str, Callable[[str], object]]:
+    return {name: convert for name, _, convert, _, _ in _OPTIONS}
+
+
+def build_parser(config: settings_file.ConfigFile | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="A reverse proxy that adds a low-vision reading mode (large font, blue, "
         "black and white) to one existing website, without touching the site.",
         epilog="Every option can also be set in the environment as A11Y_PROXY_<OPTION>, "
-        "e.g. A11Y_PROXY_UPSTREAM or A11Y_PROXY_PUBLIC_URL; a command-line option wins.",
+        "e.g. A11Y_PROXY_UPSTREAM or A11Y_PROXY_PUBLIC_URL, or in the --config file; a "
+        "command-line option wins over the environment, which wins over the file.",
     )
+    from_file = config.values if config is not None else {}
     for name, metavar, _, default, text in _OPTIONS:
+        default = from_file.get(name, default)
         parser.add_argument(
             f"--{name}", metavar=metavar, default=os.environ.get(_env(name), default), help=text
         )
+    parser.add_argument("--check-config", metavar="FILE", help="validate FILE, print ok, exit")
     return parser
 
 
 def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, bool, str]:
     """Settings from argv and the environment; raises SettingsError naming a bad option."""
-    args = vars(build_parser().parse_args(argv))
+    settings, demo, level, _ = parse_command(argv)
+    return settings, demo, level
+
+
+def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]:
+    """As :func:`parse_settings`, and the number of worker processes."""
+    config = settings_file.from_argv(argv, _converters())
+    args = vars(build_parser(config).parse_args(argv))
     values: dict[str, object] = {}
     for name, _, convert, _, _ in _OPTIONS:
         raw = args[name.replace("-", "_")]
@@ -185,6 +270,7 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, bool, str]:
         public_url = URL.build(scheme="http", host=shown, port=port)
     else:
         public_url = parse_origin("--public-url", str(public))
+    trusted = values["trusted-proxies"]
     settings = Settings(
         upstream=upstream,
         public_url=public_url,
@@ -197,13 +283,29 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, bool, str]:
         cache_entry_bytes=int(str(values["cache-entry-bytes"])),
         max_html_bytes=int(str(values["max-html-bytes"])),
         rewrite_processes=int(str(values["rewrite-processes"])),
+        max_body_bytes=int(str(values["max-body-bytes"])),
+        trusted_proxies=trusted if isinstance(trusted, tuple) else (),
+        public_aliases=tuple(
+            url for url in _list(values["public-aliases"]) if isinstance(url, URL)
+        ),
+        tuning=config.tuning if config is not None else Tuning(),
+        config_file=config.path if config is not None else None,
+        shutdown_grace=float(str(values["shutdown-grace"])),
+        log_format=str(values["log-format"]),
     )
-    return settings, demo, level
+    return settings, demo, level, int(str(values["workers"]))
+
+
+def announce(settings: Settings, *, demo: bool) -> None:
+    what = "the bundled demo ministry site" if demo else str(settings.upstream)
+    print(f"{PROG}: serving {what}", flush=True)
+    print(f"{PROG}: open {settings.public_url}/ in a browser (Ctrl+C stops)", flush=True)
 
 
 async def serve(settings: Settings, *, demo: bool) -> None:
     """Run until SIGINT or SIGTERM."""
     from proxy.app import create_app  # the shell is imported only when it is going to run
+    from proxy.lifecycle import runner as runner_for
 
     runners: list[web.AppRunner] = []
     try:
@@ -219,13 +321,11 @@ async def serve(settings: Settings, *, demo: bool) -> None:
             settings = replace(
                 settings, upstream=URL.build(scheme="http", host="127.0.0.1", port=demo_port)
             )
-        runner = web.AppRunner(create_app(settings))
+        runner = runner_for(create_app(settings), settings)
         await runner.setup()
         runners.append(runner)
         await web.TCPSite(runner, settings.host, settings.port).start()
-        what = "the bundled demo ministry site" if demo else str(settings.upstream)
-        print(f"{PROG}: serving {what}", flush=True)
-        print(f"{PROG}: open {settings.public_url}/ in a browser (Ctrl+C stops)", flush=True)
+        announce(settings, demo=demo)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -238,12 +338,21 @@ async def serve(settings: Settings, *, demo: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        settings, demo, level = parse_settings(argv)
+        _, check = settings_file.requested(argv)
+        if check is not None:
+            settings_file.check(check, _converters(), parse_command)
+            print(f"{check}: ok")
+            return 0
+        settings, demo, level, workers = parse_command(argv)
     except SettingsError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {settings_file.blame(exc, argv, _converters())}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level, settings.log_format)
     try:
+        if workers > 1:
+            return run_workers(
+                settings, demo=demo, workers=workers, announce=lambda s: announce(s, demo=demo)
+            )
         asyncio.run(serve(settings, demo=demo))
     except OSError as exc:  # the port is taken, the address is not ours
         print(

@@ -141,13 +141,17 @@ def scale_stylesheet(css: str) -> str:
     return scan.source.apply(scan.edits)
 
 
-def scale_declarations(style: str) -> str:
-    """Return the value of a ``style=""`` attribute with its font sizes scaled."""
+def scale_declarations(style: str, *, root: bool = False) -> str:
+    """Return the value of a ``style=""`` attribute with its font sizes scaled.
+
+    ``root``: the attribute is the ``<html>`` element's, where relative sizes (``62.5%``,
+    ``1em``) refer to the browser default and so are scaled too, as in a root rule.
+    """
     if not _MAY_SET_SIZE.search(style):
         return style
     scan = _Scan(style, overrides=False)
     items = tinycss2.parse_blocks_contents(style, skip_comments=True, skip_whitespace=True)
-    scan.block(items, len(style), root=False, nested_rules=False)
+    scan.block(items, len(style), root=root, nested_rules=False)
     return scan.source.apply(scan.edits)
 
 

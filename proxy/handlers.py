@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy import codings, headers, toolbar
+from proxy import codings, headers, placement, siterules, toolbar
 from proxy.assets import Stylesheets
 from proxy.cache.flight import SingleFlight
 from proxy.cache.policy import (
@@ -35,13 +35,12 @@ from proxy.cache.policy import (
     storable,
 )
 from proxy.config import Settings
-from proxy.errors import ClientError, UpstreamBroken, UpstreamError
-from proxy.links import LinkMap
+from proxy.errors import ClientError, Unsupported, UpstreamBroken, UpstreamError
 from proxy.modes import COOKIE_NAME, DEFAULT, Mode
 from proxy.pagecache import Entry, Key, PageCache, Variant
 from proxy.pool import RewriteFailed, RewritePool
 from proxy.rewrite import Page
-from proxy.upstream import Upstream
+from proxy.upstream import RequestBody, Upstream, read_limited
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ class Proxy:
         self.pool = pool
         self.stylesheets = stylesheets
         self.clock = clock
-        self.links = LinkMap(settings.upstream, settings.public_url)
+        self.links = siterules.links(settings)
         self.flight: SingleFlight[tuple[object, ...], Fetched] = SingleFlight()
         self._revalidating: set[asyncio.Task[None]] = set()
         #: Stored pages confirmed by a 304, for the statistics.
@@ -196,24 +195,32 @@ class Proxy:
     async def _site(
         self, request: web.Request, target: str, mode: Mode, *, via_link: bool
     ) -> web.StreamResponse:
-        outgoing = self._upstream_headers(request)
+        if headers.wants_websocket(request.headers):
+            raise Unsupported("WebSocket upgrade refused")
         if request.method in (hdrs.METH_GET, hdrs.METH_HEAD) and not request.body_exists:
-            return await self._cached(request, target, outgoing, mode, via_link)
-        return await self._unsafe(request, target, outgoing, mode, via_link)
+            return await self._cached(request, target, mode, via_link)
+        return await self._unsafe(request, target, self._upstream_headers(request), mode, via_link)
 
     async def _cached(
-        self,
-        request: web.Request,
-        target: str,
-        outgoing: CIMultiDict[str],
-        mode: Mode,
-        via_link: bool,
+        self, request: web.Request, target: str, mode: Mode, via_link: bool
     ) -> web.StreamResponse:
+        # Most requests are fresh hits of a page that varies on no request field: they are
+        # answered before the upstream request is built, which was half the cost of a hit.
+        outgoing: CIMultiDict[str] | None = None
+        key = self.cache.plain_key(target)
+        if key is None:
+            outgoing = self._upstream_headers(request)
+            key = self.cache.key(target, outgoing)
+        entry = self.cache.get(key) if key is not None else None
+        if entry is not None and key is not None and (not _private(request) or entry.public):
+            now = self.clock()
+            if not entry.freshness.needs_revalidation(now):
+                return self._serve(request, entry, key, target, mode, via_link, now)
+        if outgoing is None:
+            outgoing = self._upstream_headers(request)
         private = hdrs.AUTHORIZATION in outgoing or headers.upstream_cookies(
             outgoing.getall(hdrs.COOKIE, ())
         )
-        key = self.cache.key(target, outgoing)
-        entry = self.cache.get(key) if key is not None else None
         if entry is not None and key is not None and (not private or entry.public):
             now = self.clock()
             if not entry.freshness.needs_revalidation(now):
@@ -261,7 +268,11 @@ class Proxy:
         mode: Mode,
         via_link: bool,
     ) -> web.StreamResponse:
-        body = request.content if request.body_exists else None
+        body = (
+            RequestBody(request.content, request.content_length, self.settings.max_body_bytes)
+            if request.body_exists
+            else None
+        )
         fetched = await self._fetch(request.method, target, outgoing, body, store=False)
         own = fetched.claim()
         assert own is not None
@@ -284,21 +295,15 @@ class Proxy:
     # -- talking to the upstream ----------------------------------------------------------
 
     def _upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
-        outgoing = headers.end_to_end(request.headers)
-        outgoing.popall(hdrs.HOST, None)
-        cookies = [headers.strip_mode_cookie(v) for v in outgoing.popall(hdrs.COOKIE, [])]
-        for value in cookies:
-            if value:
-                outgoing.add(hdrs.COOKIE, value)
+        outgoing = headers.for_upstream(
+            request.headers,
+            remote=request.remote,
+            trusted=self.settings.trusts(request.remote),
+            public=self.settings.public_url,
+        )
         outgoing[hdrs.ACCEPT_ENCODING] = codings.offer_upstream(
             request.headers.get(hdrs.ACCEPT_ENCODING)
         )
-        # Range is honoured only for what is relayed; pages are rewritten whole.
-        forwarded_for = request.remote or ""
-        outgoing.add(hdrs.X_FORWARDED_FOR, forwarded_for)
-        outgoing[hdrs.X_FORWARDED_PROTO] = self.settings.public_url.scheme
-        outgoing[hdrs.X_FORWARDED_HOST] = self.settings.public_url.raw_authority
-        outgoing.add(hdrs.VIA, headers.VIA)
         return outgoing
 
     async def _fetch(
@@ -306,13 +311,17 @@ class Proxy:
         method: str,
         target: str,
         outgoing: CIMultiDict[str],
-        body: object,
+        body: RequestBody | None,
         *,
         store: bool,
     ) -> Fetched:
         """Ask the upstream; rewrite an HTML answer; store it when HTTP allows."""
         request_time = self.clock()
         response = await self.upstream.send(method, target, outgoing, body)
+        if response.status == 206 and body is None and response.content_type in _REWRITTEN_TYPES:
+            # Range is relayed for files, but a page is rewritten whole: ask for all of it.
+            response.release()
+            response = await self.upstream.send(method, target, headers.without_range(outgoing))
         try:
             entry = await self._rewrite(response, request_time)
         except BaseException:
@@ -343,9 +352,9 @@ class Proxy:
         kind = self._rewritable(response)
         if kind is None:
             return Relay(response)
-        raw, complete = await _read_limited(response, self.settings.max_html_bytes)
+        raw, complete = await read_limited(response, self.settings.max_html_bytes)
         if not complete:
-            log.info("relaying %s unrewritten: larger than --max-html-bytes", response.url.path)
+            log.info("relaying %s unrewritten: larger than --max-html-bytes", response.url.raw_path)
             return Relay(response, raw)
         try:
             decoded = codings.decode(raw, response.headers.get(hdrs.CONTENT_ENCODING))
@@ -360,10 +369,10 @@ class Proxy:
                 page = await self.pool.rewrite(decoded, response.charset)
         except RewriteFailed as exc:
             # Nothing is lost: the reader gets the page as the site sent it.
-            log.warning("relaying %s unrewritten: %s", response.url.path, exc)
+            log.warning("relaying %s unrewritten: %s", response.url.raw_path, exc)
             return Relay(response, raw, complete=True)
         if page is None:
-            log.info("relaying %s unrewritten: unknown charset", response.url.path)
+            log.info("relaying %s unrewritten: unknown charset", response.url.raw_path)
             return Relay(response, raw, complete=True)
         freshness = Freshness.of(upstream_headers, request_time, self.clock())
         return Entry(page, response.status, upstream_headers, freshness, kind == "css")
@@ -382,7 +391,7 @@ class Proxy:
         self, target: str, outgoing: CIMultiDict[str], key: Key, entry: Entry
     ) -> Fetched:
         """Ask the upstream whether a stored page is still good (RFC 9111 §4.3)."""
-        conditional = CIMultiDict(outgoing)
+        conditional = headers.without_range(outgoing)  # it revalidates the whole page
         conditional.update(conditional_headers(entry.headers))
         request_time = self.clock()
         try:
@@ -466,7 +475,7 @@ class Proxy:
         coding = _negotiate(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
         body, compressed = variant.body_for(coding)
         if (grew or compressed) and key is not None:
-            self.cache.grew(key)
+            self.cache.grew(key, entry, slot)
         response = web.Response(status=entry.status, body=body, headers=variant.headers)
         if coding is not None:
             response.headers[hdrs.CONTENT_ENCODING] = coding
@@ -479,6 +488,7 @@ class Proxy:
         page = entry.page
         if entry.stylesheet:
             body = page.parts[0]
+            added = ""
         else:
             prefix = self.settings.prefix
             canonical = None
@@ -486,18 +496,20 @@ class Proxy:
                 canonical = self.links.public_origin + target
             stylesheet = self.stylesheets.href(prefix, mode, remember=via_link)
             head = toolbar.head_links(stylesheet, canonical)
-            body = page.render(head, toolbar.toolbar(mode, target, page.lang, prefix))
-        return Variant(body, self._variant_headers(entry, body, mode, via_link))
+            tuning = self.settings.tuning
+            bar = toolbar.toolbar(mode, target, tuning.language(page.lang), prefix)
+            body = placement.render(page, head, bar, tuning.toolbar_position)
+            added = head + bar + tuning.toolbar_position
+        etag = _etag(entry.digest(), added, mode)
+        return Variant(body, self._variant_headers(entry, etag, via_link))
 
-    def _variant_headers(
-        self, entry: Entry, body: bytes, mode: Mode, via_link: bool
-    ) -> CIMultiDictProxy[str]:
+    def _variant_headers(self, entry: Entry, etag: str, via_link: bool) -> CIMultiDictProxy[str]:
         out = self._browser_headers(entry.headers)
         for name in _REPRESENTATION:
             out.popall(name, None)
         kind = "text/css" if entry.stylesheet else "text/html"
         out[hdrs.CONTENT_TYPE] = f"{kind}; charset=utf-8"
-        out[hdrs.ETAG] = _etag(body, mode)
+        out[hdrs.ETAG] = etag
         vary = [v for v in entry.headers.getall(hdrs.VARY, ()) if v.strip()]
         # A plain URL's page depends on the mode cookie; a mode link's page does not.
         by_cookie = not (via_link or entry.stylesheet)
@@ -506,10 +518,10 @@ class Proxy:
         return CIMultiDictProxy(out)
 
     def _refresh_variants(self, entry: Entry) -> None:
-        """After a 304: new upstream headers for every variant; no body is made again."""
-        for (token, via_link), variant in entry.variants.items():
-            mode = Mode.from_token(token) or DEFAULT
-            variant.headers = self._variant_headers(entry, variant.body, mode, via_link)
+        """After a 304: new upstream headers for every variant; no body is made again, and
+        each keeps its validator, as its bytes are the same."""
+        for (_, via_link), variant in entry.variants.items():
+            variant.headers = self._variant_headers(entry, variant.headers[hdrs.ETAG], via_link)
 
     def _browser_headers(
         self, upstream: CIMultiDict[str] | CIMultiDictProxy[str]
@@ -554,7 +566,7 @@ class Proxy:
                 except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
                     # The status line is gone already: all that is left is to cut it short,
                     # so the browser sees a broken download rather than a complete one.
-                    log.warning("upstream broke off %s: %s", upstream.url.path, exc)
+                    log.warning("upstream broke off %s: %s", upstream.url.raw_path, exc)
                     if request.transport is not None:
                         request.transport.close()
                     return response
@@ -573,25 +585,16 @@ class Proxy:
         return location
 
 
-async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """The body read up to ``limit`` bytes, and whether that was all of it."""
-    length = response.content_length
-    if length is not None and length > limit:
-        return b"", False
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return b"".join(chunks), False
-    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-        raise UpstreamBroken(f"upstream broke off the body: {exc}") from exc
-    return b"".join(chunks), True
+def _private(request: web.Request) -> bool:
+    """Whether the browser sends credentials of its own (more than the upstream sees, if
+    anything: a False here is also False for the request as sent upstream)."""
+    return hdrs.AUTHORIZATION in request.headers or headers.upstream_cookies(
+        request.headers.getall(hdrs.COOKIE, ())
+    )
 
 
-def _etag(body: bytes, mode: Mode) -> str:
-    """A validator per variant: the bytes decide, so another mode never matches."""
-    digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+def _etag(page_digest: str, added: str, mode: Mode) -> str:
+    """A validator per variant, from what decides its bytes: the rewritten page (its digest,
+    made once) and the markup this mode added, so another mode or page never matches."""
+    digest = hashlib.blake2b((page_digest + added).encode(), digest_size=12).hexdigest()
     return f'W/"{digest}-{mode.token}"'

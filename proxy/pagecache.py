@@ -11,6 +11,7 @@ the upstream said it varies on (remembered per target from the last stored respo
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,10 +64,21 @@ class Entry:
     #: An upstream stylesheet (one form for every mode) rather than an HTML page.
     stylesheet: bool = False
     variants: dict[tuple[str, bool], Variant] = field(default_factory=dict)
+    _digest: str = field(default="", init=False, repr=False)
 
     @property
     def nbytes(self) -> int:
         return self.page.nbytes + _OVERHEAD + sum(v.nbytes for v in self.variants.values())
+
+    def digest(self) -> str:
+        """A digest of the rewritten page, made once for all its variants' validators: hashing
+        each variant's whole body was most of the cost of a new mode of a big page."""
+        if not self._digest:
+            hasher = hashlib.blake2b(digest_size=12)
+            for part in self.page.parts:
+                hasher.update(part)
+            self._digest = hasher.hexdigest()
+        return self._digest
 
     @property
     def public(self) -> bool:
@@ -92,6 +104,11 @@ class PageCache:
         vary = vary_key(self._vary.get(target, ()), request_headers)
         return None if vary is None else (target, vary)
 
+    def plain_key(self, target: str) -> Key | None:
+        """The key for ``target`` when no request field can change it (its last stored
+        response had no Vary), so a lookup needs no headers; else None: use :meth:`key`."""
+        return None if target in self._vary else (target, ())
+
     def get(self, key: Key) -> Entry | None:
         return self._store.get(key) if self._store is not None else None
 
@@ -109,10 +126,21 @@ class PageCache:
             self._vary.pop(target, None)
         return self._store.put((target, vary), entry, entry.freshness.keep_until())
 
-    def grew(self, key: Key) -> None:
-        """An entry gained a variant or a compressed form: account for its new size."""
-        if self._store is not None:
-            self._store.resize(key)
+    def grew(self, key: Key, entry: Entry, keep: tuple[str, bool]) -> None:
+        """``entry`` gained a variant or a compressed form: account for its new size.
+
+        Past the per-entry limit its other variants go, oldest first, and not the entry: the
+        rewritten page is what is dear to make again (a parse), a variant is a join of bytes.
+        Dropping the entry made a big page in many modes be parsed again and again.
+        """
+        if self._store is None:
+            return
+        for slot in list(entry.variants):
+            if entry.nbytes <= self._store.max_entry_bytes:
+                break
+            if slot != keep:
+                del entry.variants[slot]
+        self._store.resize(key)
 
     def invalidate(self, target: str) -> int:
         if self._store is None:

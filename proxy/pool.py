@@ -56,6 +56,11 @@ class RewritePool:
         except RecursionError as exc:  # pathological nesting in a thread rewrite
             raise RewriteFailed("the page is nested too deeply") from exc
 
+    def use_rules(self, rules: Rules) -> None:
+        """Rules for every rewrite from now on (a reload of the site tuning); rules travel
+        with each call, so worker processes need no restart."""
+        self._rules = rules
+
     async def rewrite(self, body: bytes, header_charset: str | None) -> Page | None:
         return await self._run(rewrite, body, header_charset, self._rules)
 

@@ -5,13 +5,22 @@ Its result is a :class:`Page` with two empty slots, one at the end of ``<head>``
 start of ``<body>``; :meth:`Page.render` fills them with one mode's stylesheet link and toolbar by
 joining bytes, so a second mode of the same page costs no parsing at all.
 
-Scripts, styles, templates and inline data are never edited: the rewriter touches attributes,
-adds marked elements of its own, and leaves every other node as the parser gave it. Three habits of
-bs4 and lxml would change what a browser shows, so they are undone here: whitespace-only text is
-kept as written (bs4 collapses it, which breaks ``white-space: pre`` layouts and empties scripts),
-the text of raw-text elements (``<noembed>``, ``<xmp>``, ``<iframe>``...) is written back
-unescaped, and attributes of a late ``<body>`` or ``<html>`` tag, which lxml drops, are merged
-into the element as browsers do.
+Scripts, styles and inline data are never edited: the rewriter touches attributes, adds marked
+elements of its own, and leaves every other node as the parser gave it. (A ``<template>`` holds
+markup, not text: it is rewritten like the page, so that what a script stamps out of it links to
+the proxy too.)
+
+Where bs4 or lxml would build or write something other than what a browser builds, the
+difference is undone here, because the corpus suite found each on real pages:
+
+- whitespace-only text is kept as written (bs4 collapses it: ``white-space: pre`` layouts
+  change, whitespace-only scripts and comments change);
+- the text of raw-text elements (``<noembed>``, ``<xmp>``, ``<iframe>``...) is written back
+  unescaped (bs4 escapes it, and scripts that read it as markup get other markup);
+- attributes of a ``<body>`` or ``<html>`` tag that comes late, which lxml drops, are merged
+  into the element, as browsers do (a page's CSS hooks live there);
+- a stray ``</p>`` becomes an empty paragraph and ``</br>`` a line break, as in browsers
+  (lxml drops both; see :class:`_StrayEndTags`).
 
 Pages past :data:`MAX_BYTES` or :data:`MAX_TAGS` are not parsed at all (``None``: relay them):
 bs4 needs about 1.7 KB of memory and 30 µs per element, so a limit on markup bounds both.
@@ -21,21 +30,28 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html import unescape
-from typing import Final
+from typing import Any, Final
 
-from bs4 import BeautifulSoup, Comment, Tag
+from bs4 import BeautifulSoup, Comment, ParserRejectedMarkup, Tag
+from bs4.builder._lxml import LXMLTreeBuilder
 from bs4.dammit import EntitySubstitution
+from bs4.element import NavigableString
 from bs4.formatter import HTMLFormatter
+from lxml import etree
 
 from proxy import charset
 from proxy.css import font_overrides, scale_declarations
 from proxy.links import LinkMap
 from proxy.toolbar import MARK
 
-# Attributes that hold a list of image candidates rather than one URL.
-_SRCSET_ATTRIBUTES: Final = frozenset({"srcset", "imagesrcset", "data-srcset"})
+# Attributes that hold a list of image candidates rather than one URL: srcset, imagesrcset and
+# the lazy loaders' data-srcset, data-lazy-srcset...
+_SRCSET_SUFFIX: Final = "srcset"
 # A per-process marker that no real page contains: where the mode-specific parts go.
 _SLOT: Final = f"a11y-proxy-slot-{secrets.token_hex(12)}"
 _SLOT_HTML: Final = f"<!--{_SLOT}-->"
@@ -90,22 +106,30 @@ class Page:
 
 
 def rewrite(raw: bytes, header_charset: str | None, rules: Rules) -> Page | None:
-    """Rewrite one upstream HTML body; None when its encoding cannot be determined."""
+    """Rewrite one upstream HTML body; None when it is to be relayed as it came.
+
+    That is: its encoding cannot be determined, it is past the limits, or it ends inside a
+    script that would swallow whatever the proxy added.
+    """
     if len(raw) > MAX_BYTES or raw.count(b"<") > MAX_TAGS:
         return None
     text = charset.decode(raw, header_charset)
     if text is None:
         return None
-    # multi_valued_attributes=None keeps class/rel as the exact strings the page wrote.
-    soup = BeautifulSoup(
-        text, "lxml", multi_valued_attributes=None, preserve_whitespace_tags=_KEEP_WHITESPACE
-    )
+    soup = _parse(text)
+    if soup is None:
+        return None
     for ours in soup.find_all(True, attrs={MARK: True}):
         ours.decompose()
     _merge_late_skeleton(soup, text)
+    _drop_outer_whitespace(soup)
     _hide(soup, rules.hidden)
-    has_canonical = _rewrite_tags(soup, rules.links)
-    head, body = _ensure_head(soup), soup.body
+    has_canonical, script_runs_on = _rewrite_tags(soup, rules.links)
+    if script_runs_on:
+        # A page cut off inside a script that hides "</script>" (in "<!--<script>"): whatever
+        # follows the script is script too, toolbar and all. Relayed as it came.
+        return None
+    head, body = _ensure_head(soup), _ensure_body(soup)
     head.append(Comment(_SLOT))
     if body is not None:
         body.insert(0, Comment(_SLOT))
@@ -118,6 +142,74 @@ def rewrite(raw: bytes, header_charset: str | None, rules: Rules) -> Page | None
     ]
     parts += [b""] * (3 - len(parts))
     return Page((parts[0], parts[1], b"".join(parts[2:])), body is not None, lang, has_canonical)
+
+
+def _parse(text: str) -> BeautifulSoup | None:
+    # multi_valued_attributes=None keeps class/rel as the exact strings the page wrote.
+    builder = LXMLTreeBuilder(
+        multi_valued_attributes=None, preserve_whitespace_tags=_KEEP_WHITESPACE
+    )
+    try:
+        with _StrayEndTags.replayed_into(builder):
+            return BeautifulSoup(text, builder=builder)
+    except ParserRejectedMarkup:
+        return None
+
+
+# Inline elements lxml closes when a <p> starts inside them (browsers don't).
+_CLOSED_BY_P: Final = frozenset({"b", "i", "u", "s", "strike", "small", "big", "tt"})
+
+
+class _StrayEndTags(etree.PyErrorLog):  # type: ignore[misc]
+    """Browsers turn a stray ``</p>`` into an empty paragraph and ``</br>`` into a line break.
+
+    libxml2 drops both, reporting each as it goes; lxml hands every report to the thread's
+    global error log, while the parser is at the place where the tag was. Installed as that
+    log, this replays the browser's element into the tree being built at that very point.
+    Reports arriving when no parse of ours is running are dropped, as lxml's default global
+    log would keep them only for its own diagnostics.
+    """
+
+    _REPLAYED: Final = {"Unexpected end tag : p": "p", "Unexpected end tag : br": "br"}
+    _local: Final = threading.local()
+
+    def receive(self, entry: Any) -> None:
+        replay: Callable[[str], None] | None = getattr(self._local, "replay", None)
+        name = self._REPLAYED.get(entry.message)
+        if replay is not None and name is not None:
+            replay(name)
+
+    @classmethod
+    @contextmanager
+    def replayed_into(cls, builder: LXMLTreeBuilder) -> Iterator[None]:
+        local = cls._local
+        if not getattr(local, "installed", False):
+            # The global error log is per thread in lxml; this thread's is ours from now on.
+            etree.use_global_python_log(cls())
+            local.installed = True
+
+        def replay(name: str) -> None:
+            # Only inside the body: before it, lxml has not opened <body> yet, and an element
+            # made there would end up beside it rather than in it.
+            stack = builder.soup.tagStack if builder.soup is not None else []
+            if len(stack) < 3 or stack[2].name != "body":
+                return
+            # lxml never keeps a paragraph inside these: the paragraph goes between two halves
+            # of them, as a browser shows it and as lxml reads it back.
+            split = []
+            while name == "p" and stack[-1].name in _CLOSED_BY_P:
+                split.append(stack[-1])
+                builder.end(stack[-1].name)
+            builder.start(name, {})
+            builder.end(name)
+            for tag in reversed(split):
+                builder.start(tag.name, {key: str(value) for key, value in tag.attrs.items()})
+
+        local.replay = replay
+        try:
+            yield
+        finally:
+            local.replay = None
 
 
 # Where a browser would see an <html> or <body> start tag: not in a comment, not in raw text.
@@ -197,12 +289,13 @@ def _hide(soup: BeautifulSoup, selectors: tuple[str, ...]) -> None:
         tag[f"{MARK}-hidden"] = ""
 
 
-def _rewrite_tags(soup: BeautifulSoup, links: LinkMap) -> bool:
+def _rewrite_tags(soup: BeautifulSoup, links: LinkMap) -> tuple[bool, bool]:
     """One walk over every element: links, inline font sizes, charset and <style> companions.
 
-    Returns whether the page already names a canonical URL.
+    Returns whether the page already names a canonical URL, and whether one of its scripts
+    would swallow the rest of the page once written out.
     """
-    has_canonical = declares_charset = False
+    has_canonical = declares_charset = script_runs_on = False
     styles: list[Tag] = []
     for tag in soup.find_all(True):
         attrs = tag.attrs
@@ -211,13 +304,15 @@ def _rewrite_tags(soup: BeautifulSoup, links: LinkMap) -> bool:
                 continue
             if name == "style":
                 attrs[name] = scale_declarations(value)
-            elif name in _SRCSET_ATTRIBUTES:
+            elif name.endswith(_SRCSET_SUFFIX):
                 attrs[name] = links.srcset(value)
             elif "//" in value[:12]:
                 attrs[name] = links.url(value)
         name = tag.name
         if name == "style":
             styles.append(tag)
+        elif name == "script":
+            script_runs_on = script_runs_on or _hides_its_end(tag.get_text())
         elif name == "meta":
             declares_charset = _meta(tag, links) or declares_charset
         elif name == "link" and "canonical" in str(attrs.get("rel", "")).lower().split():
@@ -228,7 +323,31 @@ def _rewrite_tags(soup: BeautifulSoup, links: LinkMap) -> bool:
         # A saved copy of the page must still know it is UTF-8.
         meta = soup.new_tag("meta", attrs={"charset": "utf-8", MARK: "charset"})
         _ensure_head(soup).insert(0, meta)
-    return has_canonical
+    return has_canonical, script_runs_on
+
+
+_SCRIPT_ESCAPES: Final = re.compile(r"<!--|-->|<(/?)script[\t\n\f\r />]", re.I)
+
+
+def _hides_its_end(script: str) -> bool:
+    """Whether ``<script>`` + ``script`` + ``</script>`` leaves the script open in a browser.
+
+    The HTML tokenizer's script states: after ``<!--``, a ``<script`` makes the next
+    ``</script>`` close only that inner one ("double escaped"); ``-->`` undoes both.
+    """
+    if "<!--" not in script:
+        return False
+    escaped = double = False
+    for match in _SCRIPT_ESCAPES.finditer(script):
+        found = match.group()
+        if found == "<!--":
+            # "<!-->" and "<!--->" open and close at once: their dashes are shared.
+            escaped = not script.startswith((">", "->"), match.end())
+        elif found == "-->":
+            escaped = double = False
+        elif escaped:
+            double = not match.group(1)
+    return double
 
 
 def _meta(tag: Tag, links: LinkMap) -> bool:
@@ -260,6 +379,26 @@ def _add_font_companion(soup: BeautifulSoup, style: Tag) -> None:
             companion[kept] = style[kept]
     companion.string = overrides
     style.insert_after(companion)
+
+
+def _drop_outer_whitespace(soup: BeautifulSoup) -> None:
+    # Whitespace outside <html> is never shown, and lxml keeps it or not depending on what
+    # surrounds it: dropped, a rewritten page reads back the same.
+    for node in list(soup.contents):
+        if type(node) is NavigableString and not node.strip("\t\n\f\r "):
+            node.extract()
+
+
+def _ensure_body(soup: BeautifulSoup) -> Tag | None:
+    """The body; made, as a browser makes it, for a page that has only a head (None: frameset)."""
+    if soup.body is not None:
+        return soup.body
+    if soup.find("frameset") is not None:
+        return None
+    body = soup.new_tag("body")
+    assert soup.html is not None  # _ensure_head made it
+    soup.html.append(body)
+    return body
 
 
 def _ensure_head(soup: BeautifulSoup) -> Tag:
