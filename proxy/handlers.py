@@ -372,7 +372,8 @@ class Proxy:
             log.warning("relaying %s unrewritten: %s", response.url.raw_path, exc)
             return Relay(response, raw, complete=True)
         if page is None:
-            log.info("relaying %s unrewritten: unknown charset", response.url.raw_path)
+            # Unknown charset, past the rewriter's limits, or cut off inside a script.
+            log.info("relaying %s unrewritten: not rewritable", response.url.raw_path)
             return Relay(response, raw, complete=True)
         freshness = Freshness.of(upstream_headers, request_time, self.clock())
         return Entry(page, response.status, upstream_headers, freshness, kind == "css")
