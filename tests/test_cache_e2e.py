@@ -379,3 +379,22 @@ async def test_a_change_also_invalidates_where_its_answer_points(
     assert (await client.post("/articles/new", data=b"x")).status == 201
     await client.get("/articles?page=1")
     assert listing.full == 2
+
+
+async def test_many_modes_of_a_big_page_drop_old_variants_not_the_parsed_page(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    from proxy.modes import ALL_MODES
+
+    page = Resource(body=html_page("<p>" + "words " * 4000 + "</p>"))  # about 24 KB
+    upstream.route("/big", page.handle)
+    # Room for the page and about three of its variants, not for all nine modes.
+    client = await start_proxy(upstream, cache_bytes=1_000_000, cache_entry_bytes=110_000)
+    for _ in range(2):
+        for mode in ALL_MODES:
+            response = await client.get(f"/_a11y/view/{mode.token}/big")
+            assert response.status == 200
+            assert f"/_a11y/keep/{mode.token}.css" in await response.text()
+    assert page.full == 1  # parsed once, however many modes were asked for
+    stats = await (await client.get("/_a11y/stats")).json()
+    assert stats["stores"] == 1 and stats["bytes_held"] <= 110_000
