@@ -143,12 +143,18 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 def test_readme_screenshots_of_the_demo_home_page_in_each_mode(demo: str, browser: Browser) -> None:
     """Regenerates the README's pictures, and checks each mode really looks different."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 800})
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1280, "height": 800}
+    )
     page = context.new_page()
     shots: dict[str, bytes] = {}
-    for name, token in (("normal", "default-100"), ("large-font", "default-150"),
-                        ("blue", "blue-100"), ("black-and-white", "bw-100"),
-                        ("blue-large-font", "blue-150")):
+    for name, token in (
+        ("normal", "default-100"),
+        ("large-font", "default-150"),
+        ("blue", "blue-100"),
+        ("black-and-white", "bw-100"),
+        ("blue-large-font", "blue-150"),
+    ):
         page.goto(f"{demo}/_a11y/view/{token}/")
         shots[name] = page.screenshot(path=SCREENSHOTS / f"{name}.png")
     assert len(set(shots.values())) == len(shots)

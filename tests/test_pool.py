@@ -15,7 +15,9 @@ async def test_a_dead_rewrite_worker_is_replaced_and_the_page_still_arrives(
     upstream: Upstream, start_proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     for name in ("one", "two", "three"):
-        upstream.page(f"/{name}", html_page(f"<p>page {name}</p>"), headers={"Cache-Control": "no-store"})
+        upstream.page(
+            f"/{name}", html_page(f"<p>page {name}</p>"), headers={"Cache-Control": "no-store"}
+        )
     client = await start_proxy(upstream, rewrite_processes=1)
     first = await (await client.get("/one")).text()
     assert "a11y-proxy-toolbar" in first  # rewritten in a worker process
