@@ -375,8 +375,19 @@ def test_proxy_page_text_reaches_aaa_on_the_page_background(rules: list[Rule]) -
 # --- focus -------------------------------------------------------------------
 
 
+# A rule that only moves a focused element (or the toolbar) in the stacking order draws
+# no indicator of its own.
+STACKING = frozenset({"z-index", "position"})
+
+
 def _focus_rules(rules: list[Rule]) -> list[Rule]:
-    return [rule for rule in rules if rule.has_selector(":focus")]
+    """The rules that draw a focus indicator: on the focused element itself."""
+    return [
+        rule
+        for rule in rules
+        if any(selector.endswith((":focus", ":focus-visible")) for selector in rule.selectors)
+        and not {decl.lower_name for decl in rule.declarations} <= STACKING
+    ]
 
 
 @pytest.mark.parametrize("name", ALL_SHEETS)
@@ -423,16 +434,77 @@ def test_no_rule_removes_outlines(name: str) -> None:
             assert length_px(_tokens(decl)) != 0, f"{rule.selectors[0]}: {decl.name}: 0"
 
 
+def test_focused_element_and_the_boxes_around_it_come_forward() -> None:
+    # A later flex item or positioned box with an opaque background would paint over the
+    # ring, which reaches beyond the element.
+    rules = [rule for rule in load(READABLE) if rule.get("z-index") is not None]
+    selectors = {selector for rule in rules for selector in rule.selectors}
+    assert f"{GUARD}:focus" in selectors and f"{GUARD}:has(:focus)" in selectors
+    for rule in rules:
+        assert int(_tokens(rule.get("z-index"))[0].value) >= 2**31 - 1
+
+
+def test_toolbar_steps_back_while_the_page_has_focus() -> None:
+    # Else it would cover an element the page positions at the very top once focused, such
+    # as a skip link (WCAG 2.4.11).
+    rule = next(rule for rule in load(TOOLBAR) if rule.has_selector(":has(~ :focus"))
+    assert rule.has_selector(":has(~ :focus, ~ * :focus)")
+    assert idents(rule.get("position")) == {"static"}
+    assert idents(rule.get("z-index")) == {"auto"}
+    # ...which it can only do if it is positioned and on top the rest of the time.
+    bar = next(rule for rule in load(TOOLBAR) if rule.selectors == (TOOLBAR_ID,))
+    assert idents(bar.get("position")) == {"relative"}
+
+
+@pytest.mark.parametrize("name", THEME_FILES.values())
+def test_links_inside_a_focused_control_take_its_text_colour(name: str) -> None:
+    rules = [rule for rule in load(name) if rule.has_selector(":focus a[href]")]
+    selectors = {selector for rule in rules for selector in rule.selectors}
+    for control in ("button", "summary"):
+        assert f"{control}{GUARD}:focus a[href]" in selectors, control
+    for rule in rules:
+        assert {name for name, _ in var_references(_tokens(rule.get("color")))} == {
+            "--a11y-focus-fg"
+        }
+
+
 # --- isolation from the page ---------------------------------------------------
+
+
+def _zero_specificity(selector: str) -> bool:
+    """Whether a selector is made of :where() groups alone."""
+    tokens = [
+        token
+        for token in tinycss2.parse_component_value_list(selector)
+        if token.type != "whitespace"
+    ]
+    pairs = list(zip(tokens[::2], tokens[1::2], strict=False))
+    return (
+        bool(tokens)
+        and len(tokens) % 2 == 0
+        and all(
+            colon.type == "literal"
+            and colon.value == ":"
+            and function.type == "function"
+            and function.lower_name == "where"
+            for colon, function in pairs
+        )
+    )
 
 
 @pytest.mark.parametrize("name", INJECTED_SHEETS)
 def test_injected_declarations_are_important(name: str) -> None:
+    # Save defaults that stand in for the browser's own and must lose to any page rule:
+    # those have zero specificity and no !important.
     for rule in load(name):
+        defaults = all(_zero_specificity(selector) for selector in rule.selectors)
         for decl in rule.declarations:
             if decl.name.startswith("--"):
                 continue
-            assert decl.important, f"{name} {rule.selectors[0]}: {decl.name} lacks !important"
+            if defaults:
+                assert not decl.important, f"{name} {rule.selectors[0]}: {decl.name}"
+            else:
+                assert decl.important, f"{name} {rule.selectors[0]}: {decl.name} lacks !important"
 
 
 def test_toolbar_rules_all_start_at_the_toolbar() -> None:
@@ -630,6 +702,58 @@ def test_images_shrink_and_keep_their_proportions() -> None:
     rules = load(READABLE)
     assert tinycss2.serialize(_by_element(rules, "max-width")["img"].value).strip() == "100%"
     assert idents(_by_element(rules, "height")["img"]) == {"auto"}
+
+
+#: Chromium's sizes for <font size=N>: the absolute keywords x-small .. xxx-large at 16px.
+FONT_TAG_PX = {"1": 10, "2": 13, "3": 16, "4": 18, "5": 24, "6": 32, "7": 48}
+
+
+def _scaled_px(decl: Any) -> float:
+    """The px length in ``calc(<px> * var(--a11y-scale, 1))``."""
+    (calc,) = _tokens(decl)
+    assert calc.type == "function" and calc.lower_name == "calc"
+    assert {name for name, _ in var_references(calc.arguments)} == {"--a11y-scale"}
+    px = length_px([token for token in calc.arguments if token.type != "whitespace"])
+    assert px is not None
+    return px
+
+
+def test_sizes_the_browser_sets_by_itself_follow_the_scale() -> None:
+    # The scaled root size does not reach form fields (a 13.333px system font) nor
+    # <font size> (absolute keywords): readable.css gives them scaled defaults.
+    defaults = [rule for rule in load(READABLE) if all(map(_zero_specificity, rule.selectors))]
+    fields = next(rule for rule in defaults if "input" in rule.selectors[0])
+    for element in ("input", "select", "textarea", "button"):
+        assert element in fields.selectors[0]
+    assert _scaled_px(fields.get("font-size")) == pytest.approx(13.333)
+    found: dict[str, float] = {}
+    for rule in defaults:
+        for size, px in FONT_TAG_PX.items():
+            if f'font[size="{size}"]' in rule.selectors[0]:
+                found[size] = _scaled_px(rule.get("font-size"))
+                assert found[size] == px, size
+    assert set(found) == set(FONT_TAG_PX)
+
+
+def test_text_boxes_of_a_fixed_height_grow_with_their_text() -> None:
+    rules = [rule for rule in load(READABLE) if rule.get("min-height") is not None]
+    selectors = {selector.split(":not(", 1)[0] for rule in rules for selector in rule.selectors}
+    assert {"header", '[class*="header" i]', '[class*="title" i]'} <= selectors
+    for rule in rules:
+        assert idents(rule.get("min-height")) == {"max-content"}
+
+
+def test_every_reading_mode_underlines_links_and_never_justifies() -> None:
+    rules = load(READABLE)
+    links = next(rule for rule in rules if rule.selectors == (f"a[href]{GUARD}",))
+    assert idents(links.get("text-decoration-line")) == {"underline"}
+    everything = [rule for rule in rules if rule.selectors == (GUARD,)]
+    assert any(
+        rule.get("text-justify") is not None and idents(rule.get("text-justify")) == {"none"}
+        for rule in everything
+    )
+    body = next(rule for rule in rules if rule.selectors == (f"body{GUARD}",))
+    assert idents(body.get("overflow-wrap")) == {"break-word"}
 
 
 # --- in a browser ------------------------------------------------------------
