@@ -6,7 +6,8 @@ by default pages are rewritten in a small process pool. ``processes=0`` uses one
 
 A rewrite that kills its worker (a page that exhausts memory, a crash in a C parser) must not
 take the proxy down with it: the pool is replaced, and the caller is told the page could not be
-rewritten, so it can relay the page as the site sent it.
+rewritten, so it can relay the page as the site sent it. A worker also leaves on its own when
+the serving process is gone, even one killed with SIGKILL, so none is left behind.
 """
 
 from __future__ import annotations
@@ -14,16 +15,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from proxy.restyle import restyle
 from proxy.rewrite import Page, Rules, rewrite
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: How often a worker checks that the process that started it is still there.
+PARENT_POLL: Final = 1.0
+
+
+def _leave_with_parent(parent: int) -> None:
+    """Worker initializer: exit when the serving process is gone (the worker is re-parented)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class RewriteFailed(Exception):
@@ -40,7 +58,12 @@ class RewritePool:
         if self._processes > 0:
             # spawn, not fork: forking a process that runs an event loop and sockets is unsafe.
             context = multiprocessing.get_context("spawn")
-            return ProcessPoolExecutor(self._processes, mp_context=context)
+            return ProcessPoolExecutor(
+                self._processes,
+                mp_context=context,
+                initializer=_leave_with_parent,
+                initargs=(os.getpid(),),
+            )
         return ThreadPoolExecutor(1, thread_name_prefix="rewrite")
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
