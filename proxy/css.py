@@ -31,12 +31,14 @@ What is scaled:
   ``@font-face``, ``@keyframes``, ``@page``, ``@counter-style`` and unknown
   at-rules are not touched.
 
-How the text changes: tinycss2 parses the sheet once (blocks whose text mentions
-neither "font" nor "line-height" are not even split into declarations); the rewrite
-splices new text into the original string at the source positions of the tokens it
-scales. Everything else (whitespace, comments, escapes, malformed parts, anything
-tinycss2 reports as an error) stays byte for byte, and an input that needs no
-change is returned as the same object.
+How the text changes: tinycss2 parses the sheet once (a big sheet is first cut into
+its top-level rules by a scan for brackets, quotes and comments, and only the rules
+that may declare a size are parsed; blocks whose text mentions neither "font" nor
+"line-height" are not even split into declarations); the rewrite splices new text
+into the original string at the source positions of the tokens it scales.
+Everything else (whitespace, comments, escapes, malformed parts, anything tinycss2
+reports as an error) stays byte for byte, and an input that needs no change is
+returned as the same object.
 
 The companion sheet of ``font_overrides`` repeats, in source order, every font-size
 and line-height declaration of the rules that set one (a ``font`` shorthand turns
@@ -48,9 +50,11 @@ it cannot read (system fonts, ``var()``); those keep their original size.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 import tinycss2
@@ -136,9 +140,19 @@ def scale_stylesheet(css: str) -> str:
     """
     if not _MAY_SET_SIZE.search(css):
         return css
-    scan = _Scan(css, overrides=False)
-    scan.rules(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True))
-    return scan.source.apply(scan.edits)
+    pieces: list[str] = []
+    done = 0
+    for start, end in _sized_spans(css):
+        part = css[start:end]
+        scan = _Scan(part, overrides=False)
+        scan.rules(tinycss2.parse_stylesheet(part, skip_comments=True, skip_whitespace=True))
+        if scan.edits:
+            pieces += (css[done:start], scan.source.apply(scan.edits))
+            done = end
+    if not pieces:
+        return css
+    pieces.append(css[done:])
+    return "".join(pieces)
 
 
 def scale_declarations(style: str, *, root: bool = False) -> str:
@@ -146,13 +160,23 @@ def scale_declarations(style: str, *, root: bool = False) -> str:
 
     ``root``: the attribute is the ``<html>`` element's, where relative sizes (``62.5%``,
     ``1em``) refer to the browser default and so are scaled too, as in a root rule.
+    With nothing to rewrite the input object itself is returned.
     """
     if not _MAY_SET_SIZE.search(style):
         return style
+    if len(style) > _CACHED_STYLE_CHARS:
+        scaled = _scale_declarations(style, root)
+    else:
+        scaled = _scale_declarations_cached(style, root)
+    return style if scaled is None else scaled
+
+
+def _scale_declarations(style: str, root: bool) -> str | None:
+    """The scaled declarations, or None when nothing changes."""
     scan = _Scan(style, overrides=False)
     items = tinycss2.parse_blocks_contents(style, skip_comments=True, skip_whitespace=True)
     scan.block(items, len(style), root=root, nested_rules=False)
-    return scan.source.apply(scan.edits)
+    return scan.source.apply(scan.edits) if scan.edits else None
 
 
 def font_overrides(css: str) -> str:
@@ -167,13 +191,181 @@ def font_overrides(css: str) -> str:
     """
     if not _MAY_SET_SIZE.search(css):
         return ""
-    scan = _Scan(css, overrides=True)
+    if len(css) > _CACHED_SHEET_CHARS:
+        return _font_overrides(css)
+    return _font_overrides_cached(css)
+
+
+def _font_overrides(css: str) -> str:
     out: list[str] = []
-    scan.rules(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True), out)
-    if not scan.edits:
+    edited = False
+    for start, end in _sized_spans(css):
+        part = css[start:end]
+        scan = _Scan(part, overrides=True)
+        scan.rules(tinycss2.parse_stylesheet(part, skip_comments=True, skip_whitespace=True), out)
+        edited = edited or bool(scan.edits)
+    if not edited:
         return ""
     # Slices of a <style> body cannot close the element, but be sure the joins can't.
     return "\n".join(out).replace("</", "<\\/") + "\n"
+
+
+# Most sites put the same <style> blocks in every page: each is read once per process. The bound
+# on their length keeps the cache's memory small whatever pages come.
+_CACHED_SHEET_CHARS: Final = 32 * 1024
+_font_overrides_cached: Final = lru_cache(maxsize=64)(_font_overrides)
+
+# A site repeats a few style="" values on every element of a list and on every page; tokenizing
+# each again was a quarter of a page's rewrite. Long values are rare and would make the cache's
+# memory unbounded in practice, so only short ones are kept.
+_CACHED_STYLE_CHARS: Final = 256
+_scale_declarations_cached: Final = lru_cache(maxsize=4096)(_scale_declarations)
+
+
+# Sheets shorter than this are parsed whole: finding their rules first would not pay.
+_SPLIT_CHARS: Final = 4096
+# What can open or close a block, end an at-rule, or hide either: brackets, ";", strings,
+# escapes, comments and url(, whose unquoted argument may hold anything.
+_STRUCTURE: Final = re.compile(r"""[{}()\[\];"'\\]|/\*|url\(""", re.IGNORECASE)
+# What stylesheet parsing skips between two rules.
+_BETWEEN_RULES: Final = re.compile(r"(?:[ \t\n\r\f]+|/\*.*?(?:\*/|\Z)|<!--|-->)*", re.DOTALL)
+# "@" starting an at-keyword: an identifier follows (CSS Syntax, "would start an identifier").
+_AT_KEYWORD: Final = re.compile(
+    r"@(?:[A-Za-z_\x80-\U0010ffff]|-[-A-Za-z_\x80-\U0010ffff]|-?\\[^\n\r\f])"
+)
+_WHITESPACE: Final = re.compile(r"[ \t\n\r\f]*")
+_HEX_ESCAPE: Final = re.compile(r"[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n\r\f])?")
+_CLOSING: Final = {"{": "}", "(": ")", "[": "]"}
+# A rule sets a size only with one of these declarations (an escape may spell one): stricter
+# than _MAY_SET_SIZE, which font-family and @font-face match too.
+_DECLARES_SIZE: Final = re.compile(r"font(?:-size)?\s*(?::|/\*)|line-height|\\", re.IGNORECASE)
+# In an unquoted url( argument, what would nest differently if it were not a URL token after all.
+_NOT_PLAIN_URL: Final = re.compile(r"""[{}()\[\]"'\\]|/\*""")
+_STRING_END: Final = {quote: re.compile(rf"[{quote}\\\n\r\f]") for quote in "\"'"}
+
+
+def _sized_spans(css: str) -> list[tuple[int, int]]:
+    """The stretches of a sheet to parse: runs of top-level rules that may declare a size.
+
+    Tokenizing a whole sheet was most of the cost of a page with a big ``<style>``, though
+    few of its rules set a font size. A rule that declares none changes nothing, so the
+    sheet is cut where its top-level rules start (see :func:`_rule_starts`) and only the
+    runs of rules that may declare one are parsed, each on its own: a rule reads the same
+    alone, as the cuts are where the whole sheet's parse starts a rule, and each run ends
+    where the next rule starts, as the bounds of the whole parse do.
+    """
+    starts = _rule_starts(css) if len(css) >= _SPLIT_CHARS else None
+    if starts is None:
+        return [(0, len(css))]
+    spans: list[tuple[int, int]] = []
+    for start, end in itertools.pairwise((*starts, len(css))):
+        if _DECLARES_SIZE.search(css, start, end) is None:
+            continue
+        if spans and spans[-1][1] == start:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def _rule_starts(css: str) -> list[int] | None:
+    """0, then where each top-level rule after the first starts, as the CSS tokenizer and
+    stylesheet parser read the sheet; None when an unquoted ``url(`` or an escape leaves
+    that in doubt (the sheet is then parsed whole).
+
+    Only what decides nesting is read, with one search per bracket, quote, escape or comment:
+    a qualified rule ends with its first top-level ``{}`` block, an at-rule with that or a
+    top-level ``;``; a block ends only at its own closing bracket, as in the tokenizer.
+    """
+    length = len(css)
+    starts = [0]
+    position = _skip_between_rules(css, 0)
+    while position < length:
+        at_rule = _AT_KEYWORD.match(css, position) is not None
+        stack: list[str] = []
+        while True:
+            found = _STRUCTURE.search(css, position)
+            if found is None:
+                return starts  # the last rule runs to the end
+            char, position = found.group(), found.end()
+            if char == "/*":
+                close = css.find("*/", position)
+                if close < 0:
+                    return starts
+                position = close + 2
+            elif char in "\"'":
+                position = _string_end(css, position, char)
+            elif char == "\\":
+                escaped = _escape_end(css, position)
+                if escaped is None:
+                    return None
+                position = escaped
+            elif len(char) > 1:  # url(
+                argument = _skip_whitespace(css, position)
+                if argument < length and css[argument] in "\"'":
+                    stack.append(")")  # a function holding a string, whatever its name
+                    continue
+                close = css.find(")", position)
+                if close < 0 or _NOT_PLAIN_URL.search(css, position, close):
+                    return None
+                position = close + 1
+            elif char in _CLOSING:
+                stack.append(_CLOSING[char])
+            elif char == ";":
+                if at_rule and not stack:
+                    break
+            elif stack and stack[-1] == char:
+                stack.pop()
+                if char == "}" and not stack:
+                    break
+        position = _skip_between_rules(css, position)
+        if position < length:
+            starts.append(position)
+    return starts
+
+
+def _skip_between_rules(css: str, position: int) -> int:
+    match = _BETWEEN_RULES.match(css, position)
+    assert match is not None  # it matches the empty string too
+    return match.end()
+
+
+def _skip_whitespace(css: str, position: int) -> int:
+    match = _WHITESPACE.match(css, position)
+    assert match is not None
+    return match.end()
+
+
+def _string_end(css: str, position: int, quote: str) -> int:
+    """Just past a string whose opening quote ends at ``position`` (a newline ends one too)."""
+    end = _STRING_END[quote]
+    while (found := end.search(css, position)) is not None:
+        char, position = found.group(), found.end()
+        if char == quote:
+            return position
+        if char != "\\":
+            return position - 1  # a bad string: the newline is not part of it
+        if css.startswith("\r\n", position):
+            position += 2
+        elif position < len(css):
+            hexadecimal = _HEX_ESCAPE.match(css, position)
+            position = hexadecimal.end() if hexadecimal else position + 1
+    return len(css)
+
+
+def _escape_end(css: str, position: int) -> int | None:
+    """Past an escape outside strings, whose backslash ends at ``position``; None for an
+    escaped letter of "url", which could make an identifier a URL token unseen."""
+    if position >= len(css) or css[position] in "\n\r\f":
+        return position  # not an escape: a lone backslash
+    hexadecimal = _HEX_ESCAPE.match(css, position)
+    if hexadecimal is not None:
+        code = int(hexadecimal.group().rstrip(), 16)
+        char = chr(code) if 0 < code <= 0x10FFFF else ""
+        end = hexadecimal.end()
+    else:
+        char, end = css[position], position + 1
+    return None if char.lower() in ("u", "r", "l") else end
 
 
 @dataclass(frozen=True, slots=True)

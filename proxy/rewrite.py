@@ -34,15 +34,18 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from html import unescape
 from typing import Any, Final
 
+import soupsieve
 from bs4 import BeautifulSoup, Comment, ParserRejectedMarkup, Tag
 from bs4.builder._lxml import LXMLTreeBuilder
 from bs4.dammit import EntitySubstitution
 from bs4.element import NavigableString
 from bs4.formatter import HTMLFormatter
 from lxml import etree
+from soupsieve import css_types
 
 from proxy import charset
 from proxy.css import font_overrides, scale_declarations
@@ -119,12 +122,21 @@ def rewrite(raw: bytes, header_charset: str | None, rules: Rules) -> Page | None
     soup = _parse(text)
     if soup is None:
         return None
-    for ours in soup.find_all(True, attrs={MARK: True}):
-        ours.decompose()
     _merge_late_skeleton(soup, text)
+    hidden = _Hidden.of(rules.hidden)
+    # One walk over the elements as parsed finds both the proxy's own (to remove) and the few
+    # that could be the site's widget, before anything is changed.
+    tags = soup.find_all(True)
+    ours, candidates = _survey(tags, hidden)
+    if ours:
+        for tag in ours:
+            tag.decompose()
+        tags = soup.find_all(True)
+        candidates = [tag for tag in candidates if not tag.decomposed]
     _drop_outer_whitespace(soup)
-    _hide(soup, rules.hidden)
-    has_canonical, script_runs_on = _rewrite_tags(soup, rules.links)
+    if hidden is not None:
+        _hide(soup, hidden, candidates)
+    has_canonical, script_runs_on = _rewrite_tags(soup, tags, rules.links)
     if script_runs_on:
         # A page cut off inside a script that hides "</script>" (in "<!--<script>"): whatever
         # follows the script is script too, toolbar and all. Relayed as it came.
@@ -281,15 +293,111 @@ def _tag_attributes(text: str, position: int) -> dict[str, str]:
     return attributes
 
 
-def _hide(soup: BeautifulSoup, selectors: tuple[str, ...]) -> None:
-    if not selectors:
-        return
-    for tag in soup.select(", ".join(selectors)):
+@dataclass(frozen=True, slots=True)
+class _Hidden:
+    """The selectors of the site's own widgets, and a cheap test that rules most elements out.
+
+    Matching every element against every selector was a fifth of a page's rewrite. Each
+    selector's last compound names something an element must have to match it: an id, a
+    class, an attribute or a tag name. An element with none of those is not matched at all;
+    the few that have one are matched by soupsieve, exactly as a ``select`` would. A selector
+    without such a part (``*``, ``:not(...)``), or one that may depend on where matching
+    starts (``:scope``, ``&``, escapes), makes every element a candidate.
+    """
+
+    selectors: str
+    ids: frozenset[str]
+    classes: re.Pattern[str] | None
+    attributes: frozenset[str]
+    names: frozenset[str]
+    everywhere: bool
+
+    @staticmethod
+    def of(selectors: tuple[str, ...]) -> _Hidden | None:
+        """The compiled form of ``selectors``, made once per process (rules travel with every
+        page); None for no selectors."""
+        return _hidden(selectors) if selectors else None
+
+    def may_match(self, tag: Tag) -> bool:
+        attrs = tag.attrs
+        if self.everywhere or tag.name in self.names:
+            return True
+        if self.ids and attrs.get("id") in self.ids:
+            return True
+        if self.classes is not None:
+            classes = attrs.get("class")
+            if isinstance(classes, str) and self.classes.search(classes):
+                return True
+        return bool(self.attributes) and not self.attributes.isdisjoint(attrs)
+
+
+@lru_cache(maxsize=16)
+def _hidden(selectors: tuple[str, ...]) -> _Hidden:
+    text = ", ".join(selectors)
+    wants: dict[str, set[str]] = {"id": set(), "class": set(), "attribute": set(), "name": set()}
+    everywhere = any(risky in text.lower() for risky in ("scope", "&", "\\"))
+    for selector in soupsieve.compile(text).selectors:
+        need = None if everywhere else _one_need(selector)
+        if need is None:
+            everywhere = True
+            break
+        wants[need[0]].add(need[1])
+    classes = sorted(wants["class"])
+    return _Hidden(
+        text,
+        frozenset(wants["id"]),
+        re.compile("|".join(map(re.escape, classes))) if classes else None,
+        frozenset(wants["attribute"]),
+        frozenset(wants["name"]),
+        everywhere,
+    )
+
+
+def _one_need(selector: object) -> tuple[str, str] | None:
+    """Something an element must have to match one selector of a compiled list: ("id", "x"),
+    ("class", "x"), ("attribute", "x") or ("name", "x"); None when nothing is certain."""
+    if not isinstance(selector, css_types.Selector):
+        return None
+    if selector.ids:
+        return "id", selector.ids[0]
+    if selector.classes:
+        return "class", selector.classes[0]
+    for attribute in selector.attributes:
+        # [a!=b] matches elements without the attribute; a namespace prefix matches otherwise.
+        name = attribute.attribute
+        if getattr(attribute, "inverse", True) is False and not attribute.prefix and name.isascii():
+            return "attribute", name.lower()
+    tag = selector.tag
+    if tag is not None and tag.prefix is None and tag.name not in ("", "*") and tag.name.isascii():
+        return "name", tag.name.lower()
+    return None
+
+
+def _survey(tags: list[Tag], hidden: _Hidden | None) -> tuple[list[Tag], list[Tag]]:
+    """The elements the proxy added earlier, and those that may be the site's widget."""
+    ours = [tag for tag in tags if MARK in tag.attrs]
+    if hidden is None:
+        return ours, []
+    return ours, [tag for tag in tags if hidden.may_match(tag)]
+
+
+def _hide(soup: BeautifulSoup, hidden: _Hidden, candidates: list[Tag]) -> None:
+    compiled = soup.css.compile(hidden.selectors)  # with the document's namespaces, as select
+    if hidden.everywhere:
+        matched = compiled.select(soup)
+    else:
+        # select() does not look inside a <template>; neither does this.
+        matched = [tag for tag in compiled.filter(candidates) if not _in_template(tag)]
+    for tag in matched:
         tag["hidden"] = ""
         tag[f"{MARK}-hidden"] = ""
 
 
-def _rewrite_tags(soup: BeautifulSoup, links: LinkMap) -> tuple[bool, bool]:
+def _in_template(tag: Tag) -> bool:
+    return any(parent.name == "template" for parent in tag.parents)
+
+
+def _rewrite_tags(soup: BeautifulSoup, tags: list[Tag], links: LinkMap) -> tuple[bool, bool]:
     """One walk over every element: links, inline font sizes, charset and <style> companions.
 
     Returns whether the page already names a canonical URL, and whether one of its scripts
@@ -297,7 +405,7 @@ def _rewrite_tags(soup: BeautifulSoup, links: LinkMap) -> tuple[bool, bool]:
     """
     has_canonical = declares_charset = script_runs_on = False
     styles: list[Tag] = []
-    for tag in soup.find_all(True):
+    for tag in tags:
         attrs = tag.attrs
         for name, value in attrs.items():
             if not isinstance(value, str) or not value:

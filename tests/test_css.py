@@ -11,6 +11,7 @@ import tinycss2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proxy import css as css_module
 from proxy.css import SCALE_VAR, font_overrides, scale_declarations, scale_stylesheet
 
 FACTOR = f" * var({SCALE_VAR}, 1))"
@@ -389,6 +390,28 @@ def test_style_attribute_relative_sizes_and_nested_rules_are_left_alone() -> Non
     assert scale_declarations(style) is style
 
 
+def test_style_attributes_give_the_same_answer_every_time_in_any_order() -> None:
+    # Values are remembered per process: the root flag is part of what is remembered.
+    style = "font-size: 62.5%; line-height: 20px"
+    for _ in range(2):
+        assert scale_declarations(style) == f"font-size: 62.5%; line-height: {scaled('20px')}"
+        assert scale_declarations(style, root=True) == (
+            f"font-size: {scaled('62.5%')}; line-height: {scaled('20px')}"
+        )
+    # Nothing to scale: the very object given comes back, also when an equal one came before.
+    relative = "font-size: 1em; " + "color: red; " * 4
+    equal = relative[:-1] + " "
+    assert equal == relative and equal is not relative
+    assert scale_declarations(relative) is relative
+    assert scale_declarations(equal) is equal
+
+
+def test_long_style_attributes_are_scaled_like_short_ones() -> None:
+    long = "font-size: 12px; " + "color: red; " * 100
+    assert scale_declarations(long) == long.replace("12px", scaled("12px"), 1)
+    assert scale_declarations(long) == scale_declarations(long)
+
+
 # override sheet for <style> blocks
 
 
@@ -407,6 +430,13 @@ def test_overrides_repeat_size_rules_with_scaled_values() -> None:
         (["@media (max-width: 600px)", "h1, h2"], "font-size", scaled("24px"), False),
         (["@media (max-width: 600px)", "h1, h2"], "line-height", "1.2", False),
     ]
+
+
+def test_overrides_of_a_block_seen_again_or_of_a_long_block_are_the_same() -> None:
+    css = "h1 { font-size: 20px } p { color: red }"
+    assert font_overrides(css) == font_overrides(css) == f"h1 {{font-size:{scaled('20px')};}}\n"
+    long = css + " /* " + "x" * 40_000 + " */"
+    assert font_overrides(long) == font_overrides(css)
 
 
 def test_overrides_keep_declaration_order_inside_a_rule() -> None:
@@ -477,3 +507,78 @@ def test_any_text_never_raises_and_scaling_is_idempotent(css: str) -> None:
     font_overrides(css)
     declarations_once = scale_declarations(css)
     assert scale_declarations(declarations_once) == declarations_once
+
+
+# big sheets: only the rules that may declare a size are parsed
+
+# Pieces of CSS that decide where a rule ends, or that hide it: brackets, ";", strings,
+# escapes, comments, url() and what the parser skips between rules; and sizes to find.
+SHEET_PIECES = (
+    *("a", "b{", "}", "{", "(", ")", "[", "]", ";", ",", ".c", "#", "-", "--", "1", "&"),
+    *("@media x", "@", "@-x", "@1", "@import x;", "@layer", "@supports(x)", "@font-face{"),
+    *('"', "'", "\\", "\\75", "\\41 ", "\\\n", "\\\r\n", "\\u", "\\{", "\\29", "\\7d"),
+    *(" ", "\t", "\n", "\r\n", "\r", "\f", "\0", "é", "/*", "*/", "<!--", "-->"),
+    *("url(", "URL( ", "url('x')", "url(x{y)", "url(a b)", "xurl(", "url()", 'url(  "x")'),
+    *("font-size:12px", "font: 10px/12px x", "line-height:3px", "font-family:x", "html"),
+    *(":root", "!important", "U+00", "}}", "]]", "@media{", "src:url(a.woff)", "--x:{"),
+)
+# Rules that set no size, enough of them to make a sheet that is cut into rules.
+FILLER = "".join(f".f{number} {{ color: red; margin: {number}px }}\n" for number in range(200))
+sheets = st.lists(st.sampled_from(SHEET_PIECES), max_size=60).map("".join)
+
+
+def test_the_filler_is_long_enough_to_be_cut() -> None:
+    assert len(FILLER) >= css_module._SPLIT_CHARS
+    assert len(css_module._sized_spans(FILLER + "p{font-size:1px}")) == 1
+
+
+def assert_cut_like_the_parser(css: str) -> None:
+    starts = css_module._rule_starts(css)
+    if starts is None:
+        return  # left in doubt: the sheet is parsed whole
+    source = css_module._Source(css)
+    rules = tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True)
+    parsed = [0, *(source.offset(rule) for rule in rules[1:])]
+    if rules and rules[-1].type == "error" and len(parsed) > 1:
+        # A rule cut off by the end of the sheet is reported at its last token.
+        assert starts[:-1] == parsed[:-1]
+        assert starts[-1] <= parsed[-1]
+    else:
+        assert starts == parsed
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        'a"\nb{} c{}',  # a newline ends a string
+        'a{content:"}\\"}"} b{}',  # an escaped quote does not
+        'a{content:"x\\\r\ny}"} b{}',  # nor an escaped line break
+        'a{content:"\\41\n}"} b{}',  # a hex escape takes one whitespace with it
+        "a{background:url(x.png)} b{} c{x:url( 'y{' )} d{}",
+        "a{b:url(x{y)} c{}",  # unsure: parsed whole
+        "a{/* } */} b{} /* c{ */ d{}",
+        "@import url(x.css); @media print{a{}} b{} @font-face{src:x} c{}",
+        "a[{]}} b{} c{}",  # a block ends only at its own bracket
+        "<!-- a{} --> b{} <!--c{}-->",
+        "\\75rl(x{) a{}",  # an escaped letter of url: unsure
+        "a{} @1x; b{} @-x; c{}",
+        "a{} b",
+        "<![CDATA[ a{} b{} ]]>",
+    ],
+)
+def test_rules_are_cut_where_the_css_parser_starts_them(css: str) -> None:
+    assert_cut_like_the_parser(css)
+
+
+@settings(max_examples=400, deadline=None)
+@given(sheets)
+def test_any_sheet_is_cut_where_the_css_parser_starts_its_rules(css: str) -> None:
+    assert_cut_like_the_parser(css)
+
+
+@settings(max_examples=400, deadline=None)
+@given(sheets)
+def test_a_big_sheet_scales_as_its_parts_would(css: str) -> None:
+    # The filler sets nothing and ends every block: what follows it reads as it does alone.
+    assert font_overrides(FILLER + css) == font_overrides(css)
+    assert scale_stylesheet(FILLER + css) == FILLER + scale_stylesheet(css)

@@ -1,5 +1,6 @@
 """The rewriter as a pure function: HTML in, a page with two slots out."""
 
+import pytest
 from bs4 import BeautifulSoup
 from yarl import URL
 
@@ -94,6 +95,74 @@ def test_the_sites_own_low_vision_widget_is_hidden() -> None:
     html = '<body><a class="bvi-open" href="#">Version for the visually impaired</a><p>x</p></body>'
     link = soup_of(rewritten(html)).select_one("a.bvi-open")
     assert link is not None and link.has_attr("hidden") and link.has_attr("data-a11y-proxy-hidden")
+
+
+# Every element is numbered (data-n), to find it again in the rewritten page.
+WIDGETS = """<!DOCTYPE html><html data-n=0><head data-n=1><title data-n=2>t</title></head>
+<body data-n=3 class="page bvi-body">
+<div data-n=4 class="bvi-open">open</div>
+<div data-n=5 class="bvi-opener">a longer class that contains one</div>
+<div data-n=6 class="x  bvi-panel	y">among others</div>
+<a data-n=7 id="bvi-panel" href="https://moz.example.gov.ua/bvi">by id</a>
+<span data-n=8 id="bvi-panel-2">an id that starts the same</span>
+<p data-n=9 data-bvi="on">by attribute</p>
+<p data-n=10 DATA-BVI>upper case in the source</p>
+<section data-n=11 class="panel"><a data-n=12 class="bvi-link" href="#">nested</a>
+  <b data-n=13>plain</b></section>
+<template data-n=14><div data-n=15 class="bvi-open">inside a template</div></template>
+<aside data-n=16 class="a:b">an escaped class</aside>
+<ul data-n=17><li data-n=18 hidden>already hidden</li><li data-n=19>not</li></ul>
+</body></html>"""
+SELECTORS = (
+    ".bvi-open",
+    ".bvi-panel",
+    "#bvi-panel",
+    "[data-bvi]",
+    '[data-bvi="on"]',
+    "[DATA-BVI]",
+    ".panel > .bvi-link",
+    "section b",
+    "ASIDE",
+    r".a\:b",
+    "li:not([hidden])",
+    "body.bvi-body",
+    "*",
+    ":scope > body",
+    "[data-bvi!=on]",
+    "template, .bvi-opener",
+)
+
+
+@pytest.mark.parametrize("selector", SELECTORS)
+def test_hidden_are_exactly_the_elements_the_selector_selects(selector: str) -> None:
+    rules = Rules(RULES.links, hidden=(selector,))
+    page = rewrite(WIDGETS.encode(), "utf-8", rules)
+    assert page is not None
+    parsed = BeautifulSoup(WIDGETS, "lxml", multi_valued_attributes=None)
+    expected = {str(tag["data-n"]) for tag in parsed.select(selector) if tag.has_attr("data-n")}
+    out = BeautifulSoup(page.render(HEAD, BAR), "lxml")
+    hidden = {str(tag["data-n"]) for tag in out.select("[data-a11y-proxy-hidden]")}
+    assert hidden == expected
+    assert all(tag.has_attr("hidden") for tag in out.select("[data-a11y-proxy-hidden]"))
+
+
+def test_several_selectors_hide_what_any_of_them_selects() -> None:
+    rules = Rules(RULES.links, hidden=(".bvi-open", "#bvi-panel", "section b", "[data-bvi]"))
+    page = rewrite(WIDGETS.encode(), "utf-8", rules)
+    assert page is not None
+    out = BeautifulSoup(page.render(HEAD, BAR), "lxml")
+    hidden = sorted(int(str(tag["data-n"])) for tag in out.select("[data-a11y-proxy-hidden]"))
+    assert hidden == [4, 7, 9, 10, 13]
+
+
+def test_what_the_proxy_added_earlier_goes_with_everything_inside_it() -> None:
+    html = (
+        '<body><div data-a11y-proxy="toolbar"><a class="bvi-open">ours</a></div>'
+        '<a class="bvi-open">theirs</a></body>'
+    )
+    soup = soup_of(rewritten(html))
+    assert [a.get_text() for a in soup.select("a.bvi-open")] == ["theirs"]
+    assert soup.select_one("a.bvi-open[hidden][data-a11y-proxy-hidden]") is not None
 
 
 def test_windows_1251_comes_out_as_utf8_with_the_meta_agreeing() -> None:
