@@ -411,7 +411,8 @@ def _rewrite_tags(soup: BeautifulSoup, tags: list[Tag], links: LinkMap) -> tuple
             if not isinstance(value, str) or not value:
                 continue
             if name == "style":
-                attrs[name] = scale_declarations(value)
+                # On <html>, % and em sizes are relative to the browser default: scaled too.
+                attrs[name] = scale_declarations(value, root=tag.name == "html")
             elif name.endswith(_SRCSET_SUFFIX):
                 attrs[name] = links.srcset(value)
             elif "//" in value[:12]:

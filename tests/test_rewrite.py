@@ -213,3 +213,14 @@ def test_an_unknown_label_falls_back_to_detection() -> None:
 def test_an_undecidable_charset_is_reported_as_none() -> None:
     # Bytes that are neither UTF-8 nor anything a detector recognises: relay, don't garble.
     assert rewrite(bytes(range(128, 256)) * 50, None, RULES) is None
+
+
+def test_a_root_font_size_in_percent_on_the_html_element_scales() -> None:
+    # msn-style pages set <html style="font-size:62.5%"> and size everything else in rem.
+    soup = soup_of(
+        rewritten(
+            '<html style="font-size:62.5%"><body><p style="font-size:50%">x</p></body></html>'
+        )
+    )
+    assert "var(--a11y-scale" in str(soup.html["style"])  # type: ignore[index]
+    assert "var(--a11y-scale" not in str(soup.select_one("p")["style"])  # type: ignore[index]
