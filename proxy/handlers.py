@@ -212,19 +212,15 @@ class Proxy:
             outgoing = self._upstream_headers(request)
             key = self.cache.key(target, outgoing)
         entry = self.cache.get(key) if key is not None else None
-        if entry is not None and key is not None and (not _private(request) or entry.public):
-            now = self.clock()
-            if not entry.freshness.needs_revalidation(now):
-                return self._serve(request, entry, key, target, mode, via_link, now)
+        private = _private(request)
+        if entry is not None and private and not entry.public:
+            entry = None  # a request with credentials gets only what the site made public
+        now = self.clock()
+        if entry is not None and key is not None and not entry.freshness.needs_revalidation(now):
+            return self._serve(request, entry, key, target, mode, via_link, now)
         if outgoing is None:
             outgoing = self._upstream_headers(request)
-        private = hdrs.AUTHORIZATION in outgoing or headers.upstream_cookies(
-            outgoing.getall(hdrs.COOKIE, ())
-        )
-        if entry is not None and key is not None and (not private or entry.public):
-            now = self.clock()
-            if not entry.freshness.needs_revalidation(now):
-                return self._serve(request, entry, key, target, mode, via_link, now)
+        if entry is not None and key is not None:
             if entry.freshness.may_serve_stale_while_revalidate(now):
                 self._revalidate_behind(target, outgoing, key, entry)
                 return self._serve(request, entry, key, target, mode, via_link, now)
