@@ -527,7 +527,7 @@ class Proxy:
         out = headers.end_to_end(upstream)
         for name in (hdrs.LOCATION, hdrs.CONTENT_LOCATION):
             if name in out:
-                out[name] = headers.rewrite_location(out[name], self.links)
+                out[name] = self.links.url(out[name])
         if "Refresh" in out:
             out["Refresh"] = self.links.refresh(out["Refresh"])
         if hdrs.LINK in out:

@@ -153,15 +153,6 @@ def rewrite_set_cookie(value: str) -> str:
     return _DOMAIN_ATTRIBUTE.sub("", value)
 
 
-def rewrite_location(value: str, links: LinkMap) -> str:
-    return links.url(value)
-
-
 def rewrite_link_header(value: str, links: LinkMap) -> str:
     """Each ``<url>`` of a Link field mapped; parameters untouched."""
     return _LINK_TARGET.sub(lambda m: f"<{links.url(m.group(1))}>", value)
-
-
-def is_safe_value(value: str) -> bool:
-    """No CR, LF or NUL: such a value could split a header."""
-    return not any(ch in value for ch in "\r\n\0")
