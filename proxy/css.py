@@ -144,8 +144,11 @@ def scale_stylesheet(css: str) -> str:
     done = 0
     for start, end in _sized_spans(css):
         part = css[start:end]
+        rules = _parse_stylesheet(part)
+        if rules is None:
+            continue
         scan = _Scan(part, overrides=False)
-        scan.rules(tinycss2.parse_stylesheet(part, skip_comments=True, skip_whitespace=True))
+        scan.rules(rules)
         if scan.edits:
             pieces += (css[done:start], scan.source.apply(scan.edits))
             done = end
@@ -174,7 +177,10 @@ def scale_declarations(style: str, *, root: bool = False) -> str:
 def _scale_declarations(style: str, root: bool) -> str | None:
     """The scaled declarations, or None when nothing changes."""
     scan = _Scan(style, overrides=False)
-    items = tinycss2.parse_blocks_contents(style, skip_comments=True, skip_whitespace=True)
+    try:
+        items = tinycss2.parse_blocks_contents(style, skip_comments=True, skip_whitespace=True)
+    except ValueError:  # see _parse_stylesheet
+        return None
     scan.block(items, len(style), root=root, nested_rules=False)
     return scan.source.apply(scan.edits) if scan.edits else None
 
@@ -201,13 +207,29 @@ def _font_overrides(css: str) -> str:
     edited = False
     for start, end in _sized_spans(css):
         part = css[start:end]
+        rules = _parse_stylesheet(part)
+        if rules is None:
+            continue
         scan = _Scan(part, overrides=True)
-        scan.rules(tinycss2.parse_stylesheet(part, skip_comments=True, skip_whitespace=True), out)
+        scan.rules(rules, out)
         edited = edited or bool(scan.edits)
     if not edited:
         return ""
     # Slices of a <style> body cannot close the element, but be sure the joins can't.
     return "\n".join(out).replace("</", "<\\/") + "\n"
+
+
+def _parse_stylesheet(css: str) -> list[_Node] | None:
+    """tinycss2's rules, or None for text it cannot read: it turns each integer into a Python
+    int, and Python refuses a string of more than 4,300 digits. Such a number is no real size;
+    the text holding it stays as it is."""
+    try:
+        rules: list[_Node] = tinycss2.parse_stylesheet(
+            css, skip_comments=True, skip_whitespace=True
+        )
+    except ValueError:
+        return None
+    return rules
 
 
 # Most sites put the same <style> blocks in every page: each is read once per process. The bound
@@ -401,7 +423,10 @@ class _Source:
         """
         start = self.offset(node)
         region = self.text[start:bound]
-        tokens = tinycss2.parse_component_value_list(region + "\n;")
+        try:
+            tokens = tinycss2.parse_component_value_list(region + "\n;")
+        except ValueError:  # see _parse_stylesheet
+            return None
         if len(tokens) < 2 or tokens[0].type != node.type:
             return None
         after = tokens[1]

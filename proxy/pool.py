@@ -78,6 +78,11 @@ class RewritePool:
             raise RewriteFailed("the rewrite worker died") from exc
         except RecursionError as exc:  # pathological nesting in a thread rewrite
             raise RewriteFailed("the page is nested too deeply") from exc
+        except Exception as exc:
+            # A bug of ours or of a parser met on one page: the reader still gets the page, as
+            # the site sent it, and the operator a traceback.
+            log.exception("rewriting failed")
+            raise RewriteFailed(f"the rewriter failed: {exc!r}"[:200]) from exc
 
     def use_rules(self, rules: Rules) -> None:
         """Rules for every rewrite from now on (a reload of the site tuning); rules travel

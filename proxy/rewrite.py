@@ -42,12 +42,12 @@ import soupsieve
 from bs4 import BeautifulSoup, Comment, ParserRejectedMarkup, Tag
 from bs4.builder._lxml import LXMLTreeBuilder
 from bs4.dammit import EntitySubstitution
-from bs4.element import NavigableString
+from bs4.element import NavigableString, PageElement
 from bs4.formatter import HTMLFormatter
 from lxml import etree
 from soupsieve import css_types
 
-from proxy import charset
+from proxy import charset, noscript
 from proxy.css import font_overrides, scale_declarations
 from proxy.links import LinkMap
 from proxy.toolbar import MARK
@@ -119,10 +119,15 @@ def rewrite(raw: bytes, header_charset: str | None, rules: Rules) -> Page | None
     text = charset.decode(raw, header_charset)
     if text is None:
         return None
-    soup = _parse(text)
-    if soup is None:
+    held = noscript.hold(text)
+    soup = _parse(held.text)
+    if soup is None or not held.restore(soup, _parse_fragment):
         return None
-    _merge_late_skeleton(soup, text)
+    if soup.body is not None and soup.body.find("frameset") is not None:
+        # A browser either drops this frameset or the body before it, depending on what came
+        # first; lxml keeps both. The page cannot be rebuilt as the browser would show it.
+        return None
+    _merge_late_skeleton(soup, held.text)
     hidden = _Hidden.of(rules.hidden)
     # One walk over the elements as parsed finds both the proxy's own (to remove) and the few
     # that could be the site's widget, before anything is changed.
@@ -166,6 +171,14 @@ def _parse(text: str) -> BeautifulSoup | None:
             return BeautifulSoup(text, builder=builder)
     except ParserRejectedMarkup:
         return None
+
+
+def _parse_fragment(html: str) -> list[PageElement] | None:
+    """Markup that belongs inside an element of the body, as nodes of its own."""
+    soup = _parse("<!DOCTYPE html><html><body>" + html)
+    if soup is None or soup.body is None:
+        return None
+    return [node.extract() for node in list(soup.body.contents)]
 
 
 # Inline elements lxml closes when a <p> starts inside them (browsers don't).
@@ -238,7 +251,8 @@ _ATTRIBUTE: Final = re.compile(
 
 
 def _merge_late_skeleton(soup: BeautifulSoup, text: str) -> None:
-    """Give <html> and <body> the attributes of every start tag of theirs, as browsers do.
+    """Give <html> and <body> the attributes of every start tag of theirs, as browsers do,
+    except event handlers.
 
     lxml keeps only the attributes of the tag that opened the element; a ``<body class=...>``
     that comes after something already opened the body (an <iframe> in the head, say) loses
@@ -268,7 +282,9 @@ def _merge_late_skeleton(soup: BeautifulSoup, text: str) -> None:
             attributes = _tag_attributes(text, match.end())
             if element is not None:
                 for name, value in attributes.items():
-                    if not element.has_attr(name):
+                    # Event handlers never: a tag this scan sees may be text to a browser
+                    # (in an attribute value left open, say), and must not become a handler.
+                    if not element.has_attr(name) and not name.startswith("on"):
                         element[name] = value
             position = match.end()
 
