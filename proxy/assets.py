@@ -27,6 +27,29 @@ def stylesheets_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "stylesheets"
 
 
+#: The reflow rules apply below this many px of the mode's text: 45 em.
+REFLOW_EM: Final = 45
+#: The toolbar's full labels need this many px per 100 % of text, in Ukrainian (the longer).
+TOOLBAR_FULL_PX: Final = {100: 820, 150: 1000, 200: 1080}
+#: Below this height the toolbar is compact whatever the width (a window zoomed to 400 %).
+TOOLBAR_SHORT_PX: Final = 480
+
+
+def _narrow(mode: Mode, reflow: str) -> str:
+    """The reflow rules, for windows narrow for the mode's text size."""
+    width = REFLOW_EM * 16 * mode.scale // 100
+    return f"@media (max-width: {width - 0.02}px) {{\n{reflow}\n}}\n"
+
+
+def _compact(mode: Mode, compact: str) -> str:
+    """The small-screen toolbar, where its full labels would not fit on one row."""
+    width = TOOLBAR_FULL_PX[mode.scale]
+    return (
+        f"@media (max-width: {width - 0.02}px), (max-height: {TOOLBAR_SHORT_PX - 0.02}px) "
+        f"{{\n{compact}\n}}\n"
+    )
+
+
 def _tail(mode: Mode) -> str:
     lines = [f"[{MARK}-hidden]{{display:none!important}}"]
     if mode.scale != 100:
@@ -42,6 +65,8 @@ class Stylesheets:
 
     by_token: dict[str, bytes]
     page: bytes
+    #: The copy button of the page that shares a view (the only script of the proxy's own).
+    share_script: bytes
     version: str
 
     @classmethod
@@ -54,21 +79,25 @@ class Stylesheets:
         def read(name: str) -> str:
             return (directory / name).read_text(encoding="utf-8")
 
-        toolbar, readable = read("toolbar.css"), read("readable.css")
+        toolbar, readable, reflow = read("toolbar.css"), read("readable.css"), read("reflow.css")
+        compact, focus = read("toolbar-compact.css"), read("focus.css")
         by_token: dict[str, bytes] = {}
         for mode in ALL_MODES:
-            parts = [toolbar]
+            parts = [toolbar, _compact(mode, compact)]
             if mode.theme in _THEME_FILES:
                 parts.append(read(_THEME_FILES[mode.theme]))
-            if not mode.is_default:
-                parts.append(readable)
+            if mode.is_default:
+                parts.append(focus)
+            else:
+                parts += (readable, _narrow(mode, reflow))
             parts.append(_tail(mode))
             if extra is not None:
                 parts.append(extra(mode))
             by_token[mode.token] = "\n".join(parts).encode()
         page = read("proxy-page.css").encode()
-        digest = hashlib.sha256(b"".join([*by_token.values(), page])).hexdigest()[:12]
-        return cls(by_token, page, digest)
+        share = read("share.js").encode()
+        digest = hashlib.sha256(b"".join([*by_token.values(), page, share])).hexdigest()[:12]
+        return cls(by_token, page, share, digest)
 
     def href(self, prefix: str, mode: Mode, *, remember: bool = False) -> str:
         """The sheet's URL. ``remember``: the variant that also sets the mode cookie."""

@@ -67,6 +67,10 @@ SCALE_VAR: Final = "--a11y-scale"
 _Node = Any
 
 _FACTOR: Final = f" * var({SCALE_VAR}, 1))"
+#: The largest font size at which an element's longest word still fits the window; set by
+#: the reading modes on elements the rewriter marks with their longest word's length.
+ROOM_VAR: Final = "--a11y-room"
+_ROOM: Final = f"var({ROOM_VAR}, 1e4px)"
 
 _ABSOLUTE_UNITS: Final = frozenset({"px", "pt", "pc", "in", "cm", "mm", "q"})
 _VIEWPORT_UNITS: Final = frozenset(
@@ -123,8 +127,10 @@ _GROUP_RULES: Final = frozenset(
     | {"starting-style"}
 )
 _SIZED_PROPERTIES: Final = frozenset({"font-size", "font", "line-height"})
+# Heights of boxes: a box sized in px for the text it holds must grow with that text.
+_HEIGHTS: Final = frozenset({"height", "min-height", "max-height"})
 # A rule whose source holds neither word cannot set a size: skip parsing its block.
-_MAY_SET_SIZE: Final = re.compile("font|line-height", re.IGNORECASE)
+_MAY_SET_SIZE: Final = re.compile("font|height|position", re.IGNORECASE)
 # tinycss2 counts these as one line break each when it numbers lines.
 _LINE_BREAK: Final = re.compile("\r\n|[\r\n\f]")
 # Characters after which the inserted "calc(" cannot merge into the previous token.
@@ -260,7 +266,9 @@ _HEX_ESCAPE: Final = re.compile(r"[0-9A-Fa-f]{1,6}(?:\r\n|[ \t\n\r\f])?")
 _CLOSING: Final = {"{": "}", "(": ")", "[": "]"}
 # A rule sets a size only with one of these declarations (an escape may spell one): stricter
 # than _MAY_SET_SIZE, which font-family and @font-face match too.
-_DECLARES_SIZE: Final = re.compile(r"font(?:-size)?\s*(?::|/\*)|line-height|\\", re.IGNORECASE)
+_DECLARES_SIZE: Final = re.compile(
+    r"font(?:-size)?\s*(?::|/\*)|height|position|\\", re.IGNORECASE
+)
 # In an unquoted url( argument, what would nest differently if it were not a URL token after all.
 _NOT_PLAIN_URL: Final = re.compile(r"""[{}()\[\]"'\\]|/\*""")
 _STRING_END: Final = {quote: re.compile(rf"[{quote}\\\n\r\f]") for quote in "\"'"}
@@ -496,9 +504,13 @@ class _Scan:
     ) -> list[str]:
         """The contents of a style rule: declarations, maybe nested rules."""
         out: list[str] = []
+        pinned = _pinned(items)
         for item, item_bound in self._with_bounds(items, bound):
             if item.type == "declaration":
-                sized = self._declaration(item, item_bound, root)
+                if pinned and item.lower_name in ("position", "top"):
+                    sized = self._pin(item, item_bound)
+                else:
+                    sized = self._declaration(item, item_bound, root)
                 if sized is not None:
                     out.append(sized.css())
             elif item.type == "qualified-rule" and nested_rules:
@@ -564,7 +576,7 @@ class _Scan:
 
     def _declaration(self, declaration: _Node, bound: int, root: bool) -> _Sized | None:
         name: str = declaration.lower_name
-        if name not in _SIZED_PROPERTIES:
+        if name not in _SIZED_PROPERTIES and name not in _HEIGHTS:
             return None
         tokens = self._significant_with_bounds(declaration.value, bound)
         if not tokens:
@@ -577,6 +589,10 @@ class _Scan:
             token, token_bound = tokens[0]
             if name == "font-size":
                 edit = self._scale_size(token, token_bound, root)
+            elif name in _HEIGHTS:
+                # Only a fixed length: a height in vh or % is the window's or the parent's.
+                if token.type == "dimension" and token.lower_unit in _ABSOLUTE_UNITS:
+                    edit = self._wrap(token, token_bound)
             elif _is_absolute(token, relative_too=False):
                 edit = self._wrap(token, token_bound)
         if edit is not None:
@@ -585,6 +601,38 @@ class _Scan:
             return None
         value = self._value_text(tokens, edit)
         return None if value is None else _Sized(((name, value),), important)
+
+    def _pin(self, declaration: _Node, bound: int) -> _Sized | None:
+        """In a rule that pins its box to the window: ``position`` follows the mode (the
+        reading modes let such a box flow with the page on small screens), and ``top`` makes
+        room for the toolbar while the toolbar is on screen."""
+        tokens = self._significant_with_bounds(declaration.value, bound)
+        if len(tokens) != 1 or _mentions_scale(tokens[0][0]):
+            return None
+        token, token_bound = tokens[0]
+        if declaration.lower_name == "position":
+            keyword: str = token.lower_value
+            edit = self._replace(token, token_bound, f"var({_PINNED[keyword]}, {keyword})")
+        elif token.type == "number" and token.value == 0:  # calc() wants a length
+            edit = self._replace(token, token_bound, f"var({SHIFT_VAR}, 0px)")
+        elif token.type in ("dimension", "percentage") or token.type == "function":
+            end = self.source.end(token, token_bound)
+            if end is None:
+                return None
+            start = self.source.offset(token)
+            value = self.source.text[start:end]
+            edit = self._replace(token, token_bound, f"calc({value} + var({SHIFT_VAR}, 0px))", end)
+        else:
+            return None  # auto, a keyword of its own
+        if edit is None:
+            return None
+        self.edits.append(edit)
+        if not self.overrides:
+            return None
+        text = self._value_text(tokens, edit)
+        if text is None:
+            return None
+        return _Sized(((declaration.lower_name, text),), declaration.important)
 
     def _font_shorthand(
         self, tokens: list[tuple[_Node, int]], root: bool, important: bool
@@ -628,10 +676,19 @@ class _Scan:
             px = _SIZE_KEYWORDS_PX.get(token.lower_value)
             if px is None:
                 return None
-            return self._replace(token, bound, f"calc({px}px{_FACTOR}")
-        if not _is_absolute(token, relative_too=root):
+            return self._replace(token, bound, _fitted(f"{px}px", grows=True))
+        if _is_absolute(token, relative_too=root):
+            return self._fit(token, bound, grows=True)
+        if _is_relative_size(token):
+            return self._fit(token, bound, grows=False)
+        return None
+
+    def _fit(self, token: _Node, bound: int, *, grows: bool) -> _Edit | None:
+        end = self.source.end(token, bound)
+        if end is None:
             return None
-        return self._wrap(token, bound)
+        start = self.source.offset(token)
+        return self._replace(token, bound, _fitted(self.source.text[start:end], grows=grows), end)
 
     def _wrap(self, token: _Node, bound: int) -> _Edit | None:
         end = self.source.end(token, bound)
@@ -702,6 +759,47 @@ def _is_root_compound(tokens: list[_Node]) -> bool:
     )
 
 
+#: What ``position: fixed`` and ``sticky`` become: the reading modes set these on small
+#: screens, where a box pinned to the window would cover much of it.
+_PINNED: Final = {"fixed": "--a11y-fixed", "sticky": "--a11y-sticky"}
+#: How far the toolbar still reaches into the window: boxes pinned to the top move down by it.
+SHIFT_VAR: Final = "--a11y-shift"
+
+
+def _pinned(items: Sequence[_Node]) -> bool:
+    """Whether a rule's declarations pin its box to the window (fixed or sticky)."""
+    pinned = False
+    for item in items:
+        if item.type == "declaration" and item.lower_name == "position":
+            values = _significant(item.value)
+            pinned = (
+                len(values) == 1 and values[0].type == "ident" and values[0].lower_value in _PINNED
+            )
+    return pinned
+
+
+def _fitted(size: str, *, grows: bool) -> str:
+    """A font size as the reading modes set it: ``grows`` (an absolute size) multiplied by the
+    scale, else (a relative one) following a scaled parent or root already; in both cases no
+    larger than the room the element's longest word has, and never smaller than the size the
+    site gave. Without a mode the scale is 1 and the room unset: ``size`` itself."""
+    if grows:
+        return f"min(calc({size}{_FACTOR}, max({size}, {_ROOM}))"
+    return f"min({size}, max(calc({size} / var({SCALE_VAR}, 1)), {_ROOM}))"
+
+
+def _is_relative_size(token: _Node) -> bool:
+    """A size relative to the parent's or the root's (``1.5em``, ``2rem``, ``120%``), but not
+    the parent's own size (``1em``, ``100%``), which a capped parent passes on already."""
+    if token.type == "percentage":
+        return bool(token.value != 100)
+    if token.type == "dimension" and token.lower_unit in _FONT_RELATIVE_UNITS:
+        return not (token.lower_unit == "em" and token.value == 1)
+    if token.type == "function":
+        return token.lower_name in _MATH_FUNCTIONS and _holds_length(token.arguments, True)
+    return False
+
+
 def _is_literal(token: _Node, char: str) -> bool:
     return bool(token.type == "literal" and token.value == char)
 
@@ -735,8 +833,9 @@ def _holds_length(tokens: Iterable[_Node], relative_too: bool) -> bool:
 
 
 def _mentions_scale(token: _Node) -> bool:
+    """Whether a value is the proxy's already (it names one of its custom properties)."""
     if token.type == "ident":
-        return bool(token.value == SCALE_VAR)
+        return bool(token.value.startswith("--a11y-"))
     return any(_mentions_scale(child) for child in _children(token))
 
 

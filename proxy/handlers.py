@@ -22,7 +22,16 @@ import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy import codings, headers, placement, siterules, toolbar
+from proxy import (
+    codings,
+    errorpage,
+    headers,
+    placement,
+    sharepage,
+    siterules,
+    toolbar,
+    viewport,
+)
 from proxy.assets import Stylesheets
 from proxy.cache.flight import SingleFlight
 from proxy.cache.policy import (
@@ -144,8 +153,13 @@ class Proxy:
             return await self._site(request, "/" + target, mode, via_link=True)
         if kind in ("css", "keep") and request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
             return self._stylesheet(tail.partition("?")[0], remember=kind == "keep")
+        if kind == "share" and request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
+            token, _, target = tail.partition("/")
+            return self._share(request, Mode.from_token(token) or DEFAULT, "/" + target)
         if rest.partition("?")[0] == "page.css":
             return self._css(self.stylesheets.page, immutable=True)
+        if rest.partition("?")[0] == "share.js":
+            return self._file(self.stylesheets.share_script, "application/javascript")
         if rest == "stats":
             return self._stats()
         raise ClientError(404, "no such proxy resource")
@@ -168,11 +182,33 @@ class Proxy:
         return response
 
     def _css(self, body: bytes, *, immutable: bool) -> web.Response:
-        response = web.Response(body=body, content_type="text/css", charset="utf-8")
+        return self._file(body, "text/css", immutable=immutable)
+
+    def _file(self, body: bytes, content_type: str, *, immutable: bool = True) -> web.Response:
+        response = web.Response(body=body, content_type=content_type, charset="utf-8")
         response.headers[hdrs.CACHE_CONTROL] = (
             f"public, max-age={_ONE_YEAR}, immutable" if immutable else "no-store"
         )
         return response
+
+    def _share(self, request: web.Request, mode: Mode, target: str) -> web.Response:
+        """The page that shows the mode link of ``target`` for copying."""
+        prefix = self.settings.prefix
+        view = toolbar.mode_link(prefix, mode, target)
+        version = self.stylesheets.version
+        html = sharepage.render(
+            self.links.public_origin + view,
+            view,
+            (f"{prefix}page.css?v={version}", self.stylesheets.href(prefix, mode)),
+            f"{prefix}share.js?v={version}",
+            ukrainian=errorpage.prefers_ukrainian(request.headers.get(hdrs.ACCEPT_LANGUAGE)),
+        )
+        return web.Response(
+            text=html,
+            content_type="text/html",
+            charset="utf-8",
+            headers={hdrs.CACHE_CONTROL: "no-store"},
+        )
 
     def _set_mode_cookie(self, response: web.StreamResponse, mode: Mode) -> None:
         if mode.is_default:
@@ -362,7 +398,7 @@ class Proxy:
                 css = await self.pool.restyle(decoded, response.charset)
                 page: Page | None = Page((css, b"", b""), False, "", True)
             else:
-                page = await self.pool.rewrite(decoded, response.charset)
+                page = await self.pool.rewrite(decoded, response.charset, response.url.raw_path)
         except RewriteFailed as exc:
             # Nothing is lost: the reader gets the page as the site sent it.
             log.warning("relaying %s unrewritten: %s", response.url.raw_path, exc)
@@ -488,15 +524,22 @@ class Proxy:
             added = ""
         else:
             prefix = self.settings.prefix
+            origin = self.links.public_origin
             canonical = None
             if via_link and not page.has_canonical:
-                canonical = self.links.public_origin + target
-            stylesheet = self.stylesheets.href(prefix, mode, remember=via_link)
-            head = toolbar.head_links(stylesheet, canonical)
+                canonical = origin + target
+            # A page's <base> would send path-absolute links of ours to its own origin.
+            ours = origin if page.has_base else ""
+            stylesheet = ours + self.stylesheets.href(prefix, mode, remember=via_link)
+            layout = viewport.for_mode(page.viewport, reading=not mode.is_default)
+            head = toolbar.head_links(stylesheet, canonical, layout)
             tuning = self.settings.tuning
-            bar = toolbar.toolbar(mode, target, tuning.language(page.lang), prefix)
-            body = placement.render(page, head, bar, tuning.toolbar_position)
-            added = head + bar + tuning.toolbar_position
+            lang = tuning.language(page.lang)
+            bar = toolbar.toolbar(mode, target, lang, ours + prefix)
+            here = toolbar.mode_link(prefix, mode, target) if via_link else target
+            back = toolbar.return_link(lang, ours + here if ours else "")
+            body = placement.render(page, head, bar, back, tuning.toolbar_position)
+            added = head + bar + back + tuning.toolbar_position
         etag = _etag(entry.digest(), added, mode)
         return Variant(body, self._variant_headers(entry, etag, via_link))
 

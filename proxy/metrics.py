@@ -288,9 +288,9 @@ class MeasuredPool(RewritePool):
         super().__init__(rules, processes)
         self._seconds: Callable[[str], Histogram] = metrics.rewrite_seconds.labels
 
-    async def rewrite(self, body: bytes, header_charset: str | None) -> Page | None:
+    async def rewrite(self, body: bytes, header_charset: str | None, path: str) -> Page | None:
         with self._seconds("html").time():
-            return await super().rewrite(body, header_charset)
+            return await super().rewrite(body, header_charset, path)
 
     async def restyle(self, body: bytes, header_charset: str | None) -> bytes:
         with self._seconds("css").time():

@@ -1,25 +1,16 @@
-"""Where the toolbar goes in a rewritten page: first in ``<body>`` (the default) or last (pure).
+"""Where the proxy's markup goes in a rewritten page (pure).
 
-The rewriter leaves one slot at the start of the body; "bottom" puts the toolbar before the
-serialised ``</body>`` instead, which the serialiser always writes last for a page with a body.
+The toolbar goes first in ``<body>`` (the default) or last; with it first, a link back to it
+goes last, so it can be reached from the end of a long page.
 """
 
 from __future__ import annotations
 
-from typing import Final
-
 from proxy.rewrite import Page
 
-_BODY_END: Final = b"</body>"
 
-
-def render(page: Page, head_html: str, toolbar_html: str, position: str = "top") -> bytes:
+def render(page: Page, head_html: str, toolbar_html: str, back_html: str, position: str) -> bytes:
     """The page for one mode with the toolbar at ``position`` ("top" or "bottom")."""
-    if position != "bottom" or not page.has_body:
-        return page.render(head_html, toolbar_html)
-    before, between, after = page.parts
-    end = after.rfind(_BODY_END)
-    if end < 0:
-        end = len(after)
-    toolbar = toolbar_html.encode()
-    return b"".join((before, head_html.encode(), between, after[:end], toolbar, after[end:]))
+    if position == "bottom":
+        return page.render(head_html, "", toolbar_html)
+    return page.render(head_html, toolbar_html, back_html)

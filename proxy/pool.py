@@ -89,8 +89,8 @@ class RewritePool:
         with each call, so worker processes need no restart."""
         self._rules = rules
 
-    async def rewrite(self, body: bytes, header_charset: str | None) -> Page | None:
-        return await self._run(rewrite, body, header_charset, self._rules)
+    async def rewrite(self, body: bytes, header_charset: str | None, path: str) -> Page | None:
+        return await self._run(rewrite, body, header_charset, self._rules, path)
 
     async def restyle(self, body: bytes, header_charset: str | None) -> bytes:
         return await self._run(restyle, body, header_charset)

@@ -47,7 +47,7 @@ from bs4.formatter import HTMLFormatter
 from lxml import etree
 from soupsieve import css_types
 
-from proxy import charset, noscript
+from proxy import charset, noscript, relative
 from proxy.css import font_overrides, scale_declarations
 from proxy.links import LinkMap
 from proxy.toolbar import MARK
@@ -85,6 +85,9 @@ class Rules:
     hidden: tuple[str, ...] = ()
 
 
+_BODY_END: Final = b"</body>"
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """A rewritten page in UTF-8, cut at its slots: before the head slot, between, after.
@@ -94,22 +97,46 @@ class Page:
 
     parts: tuple[bytes, bytes, bytes]
     has_body: bool
+    #: The page's language: its ``lang``, else the one its text is in (``uk`` or ``""``).
     lang: str
     has_canonical: bool
+    #: The content of the page's own ``<meta name=viewport>``, if it has one.
+    viewport: str | None = None
+    #: A ``<base href>`` makes path-absolute links resolve elsewhere: the proxy's own links
+    #: must then name the proxy's origin.
+    has_base: bool = False
 
     @property
     def nbytes(self) -> int:
         return sum(len(part) for part in self.parts)
 
-    def render(self, head_html: str, body_html: str) -> bytes:
-        """The page for one mode: the slots filled, nothing parsed."""
+    def render(self, head_html: str, body_start: str, body_end: str = "") -> bytes:
+        """The page for one mode: the slots filled, nothing parsed. ``body_end`` goes just
+        before ``</body>``, which the serialiser always writes last for a page with a body."""
         before, between, after = self.parts
-        toolbar = body_html.encode() if self.has_body else b""
-        return b"".join((before, head_html.encode(), between, toolbar, after))
+        if not self.has_body:
+            return b"".join((before, head_html.encode(), between, after))
+        if not body_end:
+            return b"".join((before, head_html.encode(), between, body_start.encode(), after))
+        end = after.rfind(_BODY_END)
+        if end < 0:
+            end = len(after)
+        return b"".join(
+            (
+                before,
+                head_html.encode(),
+                between,
+                body_start.encode(),
+                after[:end],
+                body_end.encode(),
+                after[end:],
+            )
+        )
 
 
-def rewrite(raw: bytes, header_charset: str | None, rules: Rules) -> Page | None:
-    """Rewrite one upstream HTML body; None when it is to be relayed as it came.
+def rewrite(raw: bytes, header_charset: str | None, rules: Rules, path: str = "/") -> Page | None:
+    """Rewrite one upstream HTML body found at ``path``; None when it is to be relayed as it
+    came.
 
     That is: its encoding cannot be determined, it is past the limits, or it ends inside a
     script that would swallow whatever the proxy added.
@@ -141,8 +168,10 @@ def rewrite(raw: bytes, header_charset: str | None, rules: Rules) -> Page | None
     _drop_outer_whitespace(soup)
     if hidden is not None:
         _hide(soup, hidden, candidates)
-    has_canonical, script_runs_on = _rewrite_tags(soup, tags, rules.links)
-    if script_runs_on:
+    _mark_long_words(soup)
+    base = soup.find("base", href=True)
+    found = _rewrite_tags(soup, tags, rules.links, None if base is not None else path)
+    if found.script_runs_on:
         # A page cut off inside a script that hides "</script>" (in "<!--<script>"): whatever
         # follows the script is script too, toolbar and all. Relayed as it came.
         return None
@@ -152,13 +181,39 @@ def rewrite(raw: bytes, header_charset: str | None, rules: Rules) -> Page | None
         body.insert(0, Comment(_SLOT))
     html = soup.html
     lang = str(html.get("lang") or html.get("xml:lang") or "") if html is not None else ""
+    if not lang.strip() and body is not None:
+        lang = language_of(body.get_text()[:_LANGUAGE_SAMPLE])
     # errors="replace": a numeric reference to a lone surrogate cannot be UTF-8.
     parts = [
         part.encode("utf-8", "replace")
         for part in soup.decode(formatter=_FORMATTER).split(_SLOT_HTML)
     ]
     parts += [b""] * (3 - len(parts))
-    return Page((parts[0], parts[1], b"".join(parts[2:])), body is not None, lang, has_canonical)
+    return Page(
+        (parts[0], parts[1], b"".join(parts[2:])),
+        body is not None,
+        lang,
+        found.has_canonical,
+        found.viewport,
+        base is not None,
+    )
+
+
+# How much of a page's text tells its language.
+_LANGUAGE_SAMPLE: Final = 20_000
+_CYRILLIC: Final = re.compile(r"[\u0400-\u04ff]")
+# Letters Ukrainian has and Russian lacks, and the reverse.
+_UKRAINIAN: Final = re.compile(r"[іїєґІЇЄҐ]")
+_RUSSIAN: Final = re.compile(r"[ыэъёЫЭЪЁ]")
+
+
+def language_of(text: str) -> str:
+    """``uk`` for text mostly in Ukrainian, else ``""`` (not known: the site's default)."""
+    cyrillic = len(_CYRILLIC.findall(text))
+    letters = sum(1 for char in text if char.isalpha())
+    if cyrillic < 20 or cyrillic * 2 < letters:
+        return ""
+    return "uk" if len(_UKRAINIAN.findall(text)) > len(_RUSSIAN.findall(text)) else ""
 
 
 def _parse(text: str) -> BeautifulSoup | None:
@@ -413,42 +468,99 @@ def _in_template(tag: Tag) -> bool:
     return any(parent.name == "template" for parent in tag.parents)
 
 
-def _rewrite_tags(soup: BeautifulSoup, tags: list[Tag], links: LinkMap) -> tuple[bool, bool]:
+#: Marks an element with the length of the longest word of its own text, in letters, where
+#: that word could be too wide for a phone once the text grows: the reading modes then cap the
+#: element's font size so that the word fits the window (see readable.css).
+WORD: Final = f"{MARK}-word"
+# A heading's letters are large: a short word may not fit. Other text gets a mark only for a
+# word that could not fit even at a body text size.
+_HEADINGS: Final = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_HEADING_WORD: Final = 6
+# A "word" is what a line cannot break inside: a run of anything but spaces and hyphens (an
+# address or a number is one too).
+_WORD: Final = re.compile("[^\t\n\f\r \\-\u2010]+")
+_LONG_WORD: Final = re.compile("[^\t\n\f\r \\-\u2010]{12,}")
+_NOT_TEXT: Final = frozenset({"script", "style", "template", "textarea", "title", "option"})
+
+
+def _mark_long_words(soup: BeautifulSoup) -> None:
+    """Mark the elements whose words could break out of a phone's width (``WORD``)."""
+    longest: dict[int, tuple[Tag, int]] = {}
+
+    def note(element: Tag, text: str) -> None:
+        length = max((len(word) for word in _WORD.findall(text)), default=0)
+        known = longest.get(id(element))
+        if known is None or known[1] < length:
+            longest[id(element)] = (element, length)
+
+    for heading in soup.find_all(_HEADINGS):
+        text = heading.get_text()
+        if _WORD.search(text) and max(map(len, _WORD.findall(text))) >= _HEADING_WORD:
+            note(heading, text)
+    for string in soup.find_all(string=_LONG_WORD):
+        parent = string.parent
+        if type(string) is NavigableString and parent is not None and parent.name not in _NOT_TEXT:
+            note(parent, str(string))
+    for element, length in longest.values():
+        element[WORD] = str(length)
+
+
+@dataclass(slots=True)
+class _Found:
+    """What the walk over the elements learnt about the page."""
+
+    has_canonical: bool = False
+    #: One of its scripts would swallow the rest of the page once written out.
+    script_runs_on: bool = False
+    viewport: str | None = None
+
+
+def _rewrite_tags(
+    soup: BeautifulSoup, tags: list[Tag], links: LinkMap, path: str | None
+) -> _Found:
     """One walk over every element: links, inline font sizes, charset and <style> companions.
 
-    Returns whether the page already names a canonical URL, and whether one of its scripts
-    would swallow the rest of the page once written out.
+    ``path`` is where the page is (None when a ``<base>`` decides how its links resolve):
+    relative links to files it loads are made path-absolute, so a page reached through a mode
+    link loads them from the same URLs as the plain page, and the browser fetches each once.
     """
-    has_canonical = declares_charset = script_runs_on = False
+    found = _Found()
+    declares_charset = False
     styles: list[Tag] = []
     for tag in tags:
         attrs = tag.attrs
-        for name, value in attrs.items():
+        name = tag.name
+        for attribute, value in attrs.items():
             if not isinstance(value, str) or not value:
                 continue
-            if name == "style":
+            if attribute == "style":
                 # On <html>, % and em sizes are relative to the browser default: scaled too.
-                attrs[name] = scale_declarations(value, root=tag.name == "html")
-            elif name.endswith(_SRCSET_SUFFIX):
-                attrs[name] = links.srcset(value)
+                attrs[attribute] = scale_declarations(value, root=name == "html")
+            elif attribute.endswith(_SRCSET_SUFFIX):
+                value = attrs[attribute] = links.srcset(value)
+                if path is not None:
+                    attrs[attribute] = relative.srcset(path, value)
             elif "//" in value[:12]:
-                attrs[name] = links.url(value)
-        name = tag.name
+                attrs[attribute] = links.url(value)
+            elif path is not None and relative.loads(name, attribute):
+                attrs[attribute] = relative.resolve(path, value)
         if name == "style":
             styles.append(tag)
         elif name == "script":
-            script_runs_on = script_runs_on or _hides_its_end(tag.get_text())
+            found.script_runs_on = found.script_runs_on or _hides_its_end(tag.get_text())
         elif name == "meta":
             declares_charset = _meta(tag, links) or declares_charset
+            if str(attrs.get("name", "")).strip().lower() == "viewport":
+                found.viewport = str(attrs.get("content", ""))
         elif name == "link" and "canonical" in str(attrs.get("rel", "")).lower().split():
-            has_canonical = True
+            found.has_canonical = True
     for style in styles:
         _add_font_companion(soup, style)
     if not declares_charset:
         # A saved copy of the page must still know it is UTF-8.
         meta = soup.new_tag("meta", attrs={"charset": "utf-8", MARK: "charset"})
         _ensure_head(soup).insert(0, meta)
-    return has_canonical, script_runs_on
+    return found
 
 
 _SCRIPT_ESCAPES: Final = re.compile(r"<!--|-->|<(/?)script[\t\n\f\r />]", re.I)

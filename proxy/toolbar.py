@@ -1,7 +1,14 @@
-"""The markup the proxy adds to a page for one mode: the toolbar and the <head> links (pure).
+"""The markup the proxy adds to a page for one mode: the toolbar, the <head> links (pure).
 
-Every control is a plain link to a mode link of the same page, so it works without JavaScript
-and without cookies; the state of each control is announced with ``aria-current``.
+The toolbar holds the three controls of the original strip (large font, change to blue, change
+to b/w) and a disclosure, a plain ``<details>``, with the rest: larger font, the normal version
+and the link to this view. So it needs no JavaScript and takes four Tab stops at most before
+the page's own content. Every control is a plain link to a mode link of the same page, so it
+works without cookies too; the state of each control is announced with ``aria-current``.
+
+On small screens the three controls show short labels ("A+", "Blue", "B/W") with the full
+label still read out after them, so the toolbar keeps to one row. A link at the end of the page
+leads back to the toolbar from anywhere.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from proxy.modes import LARGE, LARGER, Mode, Theme
 #: Marks every element the proxy inserts, so a second rewrite can find and replace it.
 MARK: Final = "data-a11y-proxy"
 TOOLBAR_ID: Final = "a11y-proxy-toolbar"
+RETURN_ID: Final = "a11y-proxy-return"
 _CURRENT: Final = ' aria-current="true"'
 
 
@@ -27,6 +35,10 @@ class Labels:
     bw: str
     normal: str
     share: str
+    more: str
+    back: str
+    #: Short forms shown on small screens, in the order large, blue, b/w, more.
+    short: tuple[str, str, str, str]
 
 
 LABELS: Final = {
@@ -38,6 +50,9 @@ LABELS: Final = {
         bw="change to b/w",
         normal="normal version",
         share="link to this view",
+        more="more settings",
+        back="Reading mode settings",
+        short=("A+", "Blue", "B/W", "More"),
     ),
     "uk": Labels(
         region="Режим читання",
@@ -47,6 +62,9 @@ LABELS: Final = {
         bw="змінити на ч/б",
         normal="звичайна версія",
         share="посилання на цей вигляд",
+        more="інші налаштування",
+        back="Налаштування режиму читання",
+        short=("A+", "Синій", "Ч/б", "Ще"),
     ),
 }
 
@@ -62,33 +80,94 @@ def mode_link(prefix: str, mode: Mode, target: str) -> str:
     return f"{prefix}view/{mode.token}{target}"
 
 
+def share_link(prefix: str, mode: Mode, target: str) -> str:
+    """The proxy's page that shows the mode link of ``target`` for copying."""
+    return f"{prefix}share/{mode.token}{target}"
+
+
+def _control(label: str, href: str, *, current: bool, kind: str, short: str | None = None) -> str:
+    text = label
+    if short is not None:
+        # The short form is read out too: a voice user may say what they see.
+        text = (
+            f'<span class="a11y-toolbar__short">{short}</span> '
+            f'<span class="a11y-toolbar__label">{label}</span>'
+        )
+    return (
+        f'<li><a class="a11y-toolbar__control a11y-toolbar__control--{kind}" '
+        f'href="{escape(href)}"{_CURRENT if current else ""}>{text}</a></li>'
+    )
+
+
 def toolbar(mode: Mode, target: str, lang: str, prefix: str) -> str:
     """The toolbar for a page at ``target`` (its plain path and query) in ``mode``."""
-    labels = LABELS[language(lang)]
-    controls = (
-        (labels.large, mode.with_scale(LARGE), mode.scale == LARGE, ""),
-        (labels.larger, mode.with_scale(LARGER), mode.scale == LARGER, ""),
-        (labels.blue, mode.with_theme(Theme.BLUE), mode.theme == Theme.BLUE, ""),
-        (labels.bw, mode.with_theme(Theme.BW), mode.theme == Theme.BW, ""),
-        (labels.normal, Mode(), mode.is_default, " a11y-toolbar__control--normal"),
-        (labels.share, mode, False, " a11y-toolbar__control--share"),
+    code = language(lang)
+    labels = LABELS[code]
+    large, blue, bw, more = labels.short
+
+    def link(to: Mode) -> str:
+        return mode_link(prefix, to, target)
+
+    strip = (
+        _control(
+            labels.large,
+            link(mode.with_scale(LARGE)),
+            current=mode.scale == LARGE,
+            kind="large",
+            short=large,
+        )
+        + _control(
+            labels.blue,
+            link(mode.with_theme(Theme.BLUE)),
+            current=mode.theme == Theme.BLUE,
+            kind="blue",
+            short=blue,
+        )
+        + _control(
+            labels.bw,
+            link(mode.with_theme(Theme.BW)),
+            current=mode.theme == Theme.BW,
+            kind="bw",
+            short=bw,
+        )
     )
-    items = "".join(
-        f'<li><a class="a11y-toolbar__control{extra}" '
-        f'href="{escape(mode_link(prefix, target_mode, target))}"'
-        f"{_CURRENT if current else ''}>{label}</a></li>"
-        for label, target_mode, current, extra in controls
+    panel = (
+        _control(
+            labels.larger,
+            link(mode.with_scale(LARGER)),
+            current=mode.scale == LARGER,
+            kind="larger",
+        )
+        + _control(labels.normal, link(Mode()), current=mode.is_default, kind="normal")
+        + _control(labels.share, share_link(prefix, mode, target), current=False, kind="share")
     )
     return (
-        f'<nav id="{TOOLBAR_ID}" class="a11y-toolbar" {MARK}="toolbar" '
-        f'aria-label="{labels.region}" lang="{language(lang)}">'
-        f'<ul class="a11y-toolbar__list">{items}</ul></nav>'
+        f'<nav id="{TOOLBAR_ID}" class="a11y-toolbar" {MARK}="toolbar" tabindex="-1" '
+        f'aria-label="{labels.region}" lang="{code}"><ul class="a11y-toolbar__list">{strip}'
+        '<li class="a11y-toolbar__more-item"><details class="a11y-toolbar__more">'
+        '<summary class="a11y-toolbar__control a11y-toolbar__control--more">'
+        f'<span class="a11y-toolbar__short">{more}</span> '
+        f'<span class="a11y-toolbar__label">{labels.more}</span></summary>'
+        f'<ul class="a11y-toolbar__panel">{panel}</ul></details></li></ul></nav>'
     )
 
 
-def head_links(stylesheet: str, canonical: str | None) -> str:
-    """The mode stylesheet link, and a canonical link for pages reached by a mode link."""
+def return_link(lang: str, page_url: str = "") -> str:
+    """The link at the end of the page that leads back to the toolbar. ``page_url`` is the
+    page's own, for a page whose ``<base>`` would make a bare fragment point elsewhere."""
+    code = language(lang)
+    return (
+        f'<p id="{RETURN_ID}" {MARK}="return" lang="{code}">'
+        f'<a href="{escape(page_url)}#{TOOLBAR_ID}">{LABELS[code].back}</a></p>'
+    )
+
+
+def head_links(stylesheet: str, canonical: str | None, viewport: str | None = None) -> str:
+    """The mode stylesheet link, a canonical link for pages reached by a mode link, and the
+    viewport the mode lays the page out in (None: the page's own)."""
     links = f'<link rel="stylesheet" href="{escape(stylesheet)}" {MARK}="stylesheet">'
     if canonical is not None:
         links += f'<link rel="canonical" href="{escape(canonical)}" {MARK}="canonical">'
+    if viewport is not None:
+        links += f'<meta name="viewport" content="{escape(viewport)}" {MARK}="viewport">'
     return links

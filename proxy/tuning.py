@@ -71,6 +71,8 @@ class Tuning:
     def css_for(self, mode: Mode) -> str:
         """What goes after the proxy's own stylesheet for ``mode``."""
         rules: list[str] = []
+        if self.toolbar_position == "bottom":
+            rules.append(":root{--a11y-toolbar-height:0px}")  # nothing to make room for
         if self.hide:
             # The rewriter hides these too; the CSS also catches what scripts add later.
             rules.append(f"{', '.join(self.hide)}{{display:none!important}}")
