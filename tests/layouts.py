@@ -37,6 +37,10 @@ LAYOUT_PAGES: Final[Mapping[str, str]] = MappingProxyType(
             "Bootstrap row-cols news grid: cards of fixed height with overflow hidden, titles "
             "clamped to 2 lines, teasers to 3, author lines in 20 px boxes"
         ),
+        "/govuk-service.html": (
+            "GOV.UK Frontend service page: template, header, phase banner, summary list, text "
+            "inputs, radios, a date input of narrow fields, button, footer with the crest"
+        ),
     }
 )
 
