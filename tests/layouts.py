@@ -41,6 +41,10 @@ LAYOUT_PAGES: Final[Mapping[str, str]] = MappingProxyType(
             "GOV.UK Frontend service page: template, header, phase banner, summary list, text "
             "inputs, radios, a date input of narrow fields, button, footer with the crest"
         ),
+        "/uswds-landing.html": (
+            "USWDS landing page: official-website banner, header with nav, hero headline over "
+            "a background image, grid-row/grid-col cards, footer and identifier"
+        ),
     }
 )
 
