@@ -45,6 +45,11 @@ LAYOUT_PAGES: Final[Mapping[str, str]] = MappingProxyType(
             "USWDS landing page: official-website banner, header with nav, hero headline over "
             "a background image, grid-row/grid-col cards, footer and identifier"
         ),
+        "/ministry-fixed-uk.html": (
+            "Ukrainian ministry, no lang, no viewport: fixed 1024 px page of three floats, a "
+            "language link absolutely positioned at the top, an uppercase menu of fixed-width "
+            "items, a table with a narrow year column, 12-14 px text"
+        ),
     }
 )
 
