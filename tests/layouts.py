@@ -50,6 +50,11 @@ LAYOUT_PAGES: Final[Mapping[str, str]] = MappingProxyType(
             "language link absolutely positioned at the top, an uppercase menu of fixed-width "
             "items, a table with a narrow year column, 12-14 px text"
         ),
+        "/patterns-en.html": (
+            "Hand-written patterns: zoom disabled, sticky header, fixed cookie banner, a "
+            "transparent overlay over a player, line clamps, a 20 px author box, focus rings "
+            "removed, a long URL and a long word, flex article and aside"
+        ),
     }
 )
 
