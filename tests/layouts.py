@@ -15,9 +15,7 @@ images at ``/assets/``, where every GOV.UK service serves them, so they are serv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Final
 
 import pytest
@@ -27,47 +25,43 @@ PAGES_DIR: Final = Path(__file__).parent / "layouts"
 NODE_MODULES: Final = Path(__file__).resolve().parent.parent / "node_modules"
 
 #: Each page by its path on the fixture site, for what it brings.
-LAYOUT_PAGES: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "/bootstrap-dashboard.html": (
-            "Bootstrap grid: navbar, sidebar col-md-3 beside col-md-9, a statistics table with "
-            "a narrow Year column and 5-7 digit numbers, cards of figures"
-        ),
-        "/bootstrap-news.html": (
-            "Bootstrap row-cols news grid: cards of fixed height with overflow hidden, titles "
-            "clamped to 2 lines, teasers to 3, author lines in 20 px boxes"
-        ),
-        "/govuk-service.html": (
-            "GOV.UK Frontend service page: template, header, phase banner, summary list, text "
-            "inputs, radios, a date input of narrow fields, button, footer with the crest"
-        ),
-        "/uswds-landing.html": (
-            "USWDS landing page: official-website banner, header with nav, hero headline over "
-            "a background image, grid-row/grid-col cards, footer and identifier"
-        ),
-        "/ministry-fixed-uk.html": (
-            "Ukrainian ministry, no lang, no viewport: fixed 1024 px page of three floats, a "
-            "language link absolutely positioned at the top, an uppercase menu of fixed-width "
-            "items, a table with a narrow year column, 12-14 px text"
-        ),
-        "/patterns-en.html": (
-            "Hand-written patterns: zoom disabled, sticky header, fixed cookie banner, a "
-            "transparent overlay over a player, line clamps, a 20 px author box, focus rings "
-            "removed, a long URL and a long word, flex article and aside"
-        ),
-    }
-)
+LAYOUT_PAGES: Final[dict[str, str]] = {
+    "/bootstrap-dashboard.html": (
+        "Bootstrap grid: navbar, sidebar col-md-3 beside col-md-9, a statistics table with "
+        "a narrow Year column and 5-7 digit numbers, cards of figures"
+    ),
+    "/bootstrap-news.html": (
+        "Bootstrap row-cols news grid: cards of fixed height with overflow hidden, titles "
+        "clamped to 2 lines, teasers to 3, author lines in 20 px boxes"
+    ),
+    "/govuk-service.html": (
+        "GOV.UK Frontend service page: template, header, phase banner, summary list, text "
+        "inputs, radios, a date input of narrow fields, button, footer with the crest"
+    ),
+    "/uswds-landing.html": (
+        "USWDS landing page: official-website banner, header with nav, hero headline over "
+        "a background image, grid-row/grid-col cards, footer and identifier"
+    ),
+    "/ministry-fixed-uk.html": (
+        "Ukrainian ministry, no lang, no viewport: fixed 1024 px page of three floats, a "
+        "language link absolutely positioned at the top, an uppercase menu of fixed-width "
+        "items, a table with a narrow year column, 12-14 px text"
+    ),
+    "/patterns-en.html": (
+        "Hand-written patterns: zoom disabled, sticky header, fixed cookie banner, a "
+        "transparent overlay over a player, line clamps, a 20 px author box, focus rings "
+        "removed, a long URL and a long word, flex article and aside"
+    ),
+}
 
 #: URL prefix -> folder under node_modules. Only the built CSS and what it references is
 #: linked from the pages; the frameworks' JavaScript is never used.
-VENDOR: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "/vendor/bootstrap/css": "bootstrap/dist/css",
-        "/vendor/govuk-frontend": "govuk-frontend/dist/govuk",
-        "/assets": "govuk-frontend/dist/govuk/assets",
-        "/vendor/uswds": "@uswds/uswds/dist",
-    }
-)
+VENDOR: Final[dict[str, str]] = {
+    "/vendor/bootstrap/css": "bootstrap/dist/css",
+    "/vendor/govuk-frontend": "govuk-frontend/dist/govuk",
+    "/assets": "govuk-frontend/dist/govuk/assets",
+    "/vendor/uswds": "@uswds/uswds/dist",
+}
 
 
 def create_layouts_app(*, node_modules: Path = NODE_MODULES) -> web.Application:
