@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages: Chromium for the browser tests, nginx and openssl (a test certificate) for
-# the deployment tests.
+# the deployment tests, npm for the CSS frameworks of the layout fixture pages.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -18,6 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check ".[test]"
+# Bootstrap, GOV.UK Frontend and USWDS, exactly as package-lock.json pins them.
+npm ci --no-audit --no-fund --loglevel=error
 
 # The shared real-world corpus sits beside the checkout for developers and CI; a clone on
 # its own runs every other test.

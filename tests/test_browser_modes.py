@@ -53,7 +53,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route
 from proxy.demo.app import create_demo_app
 from proxy.modes import ALL_MODES, DEFAULT, Mode, Theme
 from tests import measure
-from tests.browser import chromium, running_proxy
+from tests.browser import Upstreams, chromium, running_proxy
 from tests.conftest import free_port
 from tests.wcag import RGB, parse_color
 
@@ -135,41 +135,6 @@ def _corpus_app(folder: Path) -> web.Application:
     app = web.Application()
     app.router.add_get("/{name}", serve)
     return app
-
-
-class Upstreams:
-    """aiohttp applications on loopback ports, run on an event loop of their own thread."""
-
-    def __init__(self, *apps: web.Application) -> None:
-        self.apps = apps
-        self.origins: list[str] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runners: list[web.AppRunner] = []
-
-    def __enter__(self) -> Upstreams:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
-        self._loop.close()
-
-    async def _start(self) -> None:
-        for app in self.apps:
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            port = free_port()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            self._runners.append(runner)
-            self.origins.append(f"http://127.0.0.1:{port}")
-
-    async def _stop(self) -> None:
-        for runner in self._runners:
-            await runner.cleanup()
 
 
 @dataclass(frozen=True, slots=True)
