@@ -27,8 +27,8 @@ def stylesheets_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "stylesheets"
 
 
-#: The reflow rules apply below this many px of the mode's text: 45 em.
-REFLOW_EM: Final = 45
+#: The reflow rules apply below this many px of the mode's text: 60 em.
+REFLOW_EM: Final = 60
 #: The toolbar's full labels need this many px per 100 % of text, in Ukrainian (the longer).
 TOOLBAR_FULL_PX: Final = {100: 820, 150: 1000, 200: 1080}
 #: Below this height the toolbar is compact whatever the width (a window zoomed to 400 %).

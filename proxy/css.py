@@ -59,6 +59,8 @@ from typing import Any, Final
 
 import tinycss2
 
+from proxy.paint import paints
+
 __all__ = ["SCALE_VAR", "font_overrides", "scale_declarations", "scale_stylesheet"]
 
 SCALE_VAR: Final = "--a11y-scale"
@@ -130,7 +132,7 @@ _SIZED_PROPERTIES: Final = frozenset({"font-size", "font", "line-height"})
 # Heights of boxes: a box sized in px for the text it holds must grow with that text.
 _HEIGHTS: Final = frozenset({"height", "min-height", "max-height"})
 # A rule whose source holds neither word cannot set a size: skip parsing its block.
-_MAY_SET_SIZE: Final = re.compile("font|height|position", re.IGNORECASE)
+_MAY_SET_SIZE: Final = re.compile("font|height|position|background|width", re.IGNORECASE)
 # tinycss2 counts these as one line break each when it numbers lines.
 _LINE_BREAK: Final = re.compile("\r\n|[\r\n\f]")
 # Characters after which the inserted "calc(" cannot merge into the previous token.
@@ -267,7 +269,7 @@ _CLOSING: Final = {"{": "}", "(": ")", "[": "]"}
 # A rule sets a size only with one of these declarations (an escape may spell one): stricter
 # than _MAY_SET_SIZE, which font-family and @font-face match too.
 _DECLARES_SIZE: Final = re.compile(
-    r"font(?:-size)?\s*(?::|/\*)|height|position|\\", re.IGNORECASE
+    r"font(?:-size)?\s*(?::|/\*)|height|position|background|width|\\", re.IGNORECASE
 )
 # In an unquoted url( argument, what would nest differently if it were not a URL token after all.
 _NOT_PLAIN_URL: Final = re.compile(r"""[{}()\[\]"'\\]|/\*""")
@@ -504,11 +506,20 @@ class _Scan:
     ) -> list[str]:
         """The contents of a style rule: declarations, maybe nested rules."""
         out: list[str] = []
-        pinned = _pinned(items)
+        position = _position(items)
+        pinned = position in _PINNED
+        # A box placed out of the flow keeps its width: it was not a column.
+        flowing = position not in ("absolute", "fixed")
+        # A block rewritten before says how it paints already.
+        painted = any(item.type == "declaration" and item.lower_name == PAINT_VAR for item in items)
         for item, item_bound in self._with_bounds(items, bound):
             if item.type == "declaration":
                 if pinned and item.lower_name in ("position", "top"):
                     sized = self._pin(item, item_bound)
+                elif item.lower_name in _BACKGROUNDS:
+                    sized = None if painted else self._paint(item)
+                elif item.lower_name == "width":
+                    sized = self._column(item, item_bound) if flowing else None
                 else:
                     sized = self._declaration(item, item_bound, root)
                 if sized is not None:
@@ -601,6 +612,40 @@ class _Scan:
             return None
         value = self._value_text(tokens, edit)
         return None if value is None else _Sized(((name, value),), important)
+
+    def _paint(self, declaration: _Node) -> _Sized | None:
+        """Say beside a background whether it paints the box: the colour themes give painted
+        boxes their background colour and keep the others transparent (see proxy.paint)."""
+        if any(_mentions_scale(token) for token in declaration.value):
+            return None
+        value = f"var({_THEME_BACKGROUND})" if paints(declaration.value) else "transparent"
+        priority = "!important" if declaration.important else ""
+        start = self.source.offset(declaration)
+        self.edits.append(_Edit(start, start, f"{PAINT_VAR}:{value}{priority};"))
+        if not self.overrides:
+            return None
+        return _Sized(((PAINT_VAR, value),), declaration.important)
+
+    def _column(self, declaration: _Node, bound: int) -> _Sized | None:
+        """A width in %, the mark of a column side by side with others: the reading modes
+        let it go on small screens (--a11y-flow-width: auto), where columns go under
+        each other. Fixed widths stay: the window's width bounds them there anyway."""
+        tokens = self._significant_with_bounds(declaration.value, bound)
+        if len(tokens) != 1 or tokens[0][0].type != "percentage":
+            return None
+        token, token_bound = tokens[0]
+        end = self.source.end(token, token_bound)
+        if end is None:
+            return None
+        value = self.source.text[self.source.offset(token) : end]
+        edit = self._replace(token, token_bound, f"var({FLOW_WIDTH_VAR}, {value})", end)
+        if edit is None:
+            return None
+        self.edits.append(edit)
+        if not self.overrides:
+            return None
+        text = self._value_text(tokens, edit)
+        return None if text is None else _Sized((("width", text),), declaration.important)
 
     def _pin(self, declaration: _Node, bound: int) -> _Sized | None:
         """In a rule that pins its box to the window: ``position`` follows the mode (the
@@ -759,6 +804,12 @@ def _is_root_compound(tokens: list[_Node]) -> bool:
     )
 
 
+#: Beside every background: whether it paints the box, as the colour to paint it in a theme.
+PAINT_VAR: Final = "--a11y-paint"
+_THEME_BACKGROUND: Final = "--a11y-bg"
+_BACKGROUNDS: Final = frozenset({"background", "background-color"})
+#: What a column's width in % becomes (see ``_Scan._column``).
+FLOW_WIDTH_VAR: Final = "--a11y-flow-width"
 #: What ``position: fixed`` and ``sticky`` become: the reading modes set these on small
 #: screens, where a box pinned to the window would cover much of it.
 _PINNED: Final = {"fixed": "--a11y-fixed", "sticky": "--a11y-sticky"}
@@ -766,16 +817,15 @@ _PINNED: Final = {"fixed": "--a11y-fixed", "sticky": "--a11y-sticky"}
 SHIFT_VAR: Final = "--a11y-shift"
 
 
-def _pinned(items: Sequence[_Node]) -> bool:
-    """Whether a rule's declarations pin its box to the window (fixed or sticky)."""
-    pinned = False
+def _position(items: Sequence[_Node]) -> str:
+    """The ``position`` a rule's declarations give its box ("" when they give none)."""
+    position = ""
     for item in items:
         if item.type == "declaration" and item.lower_name == "position":
             values = _significant(item.value)
-            pinned = (
-                len(values) == 1 and values[0].type == "ident" and values[0].lower_value in _PINNED
-            )
-    return pinned
+            single = len(values) == 1 and values[0].type == "ident"
+            position = values[0].lower_value if single else "other"
+    return position
 
 
 def _fitted(size: str, *, grows: bool) -> str:

@@ -163,6 +163,8 @@ def rewrite(raw: bytes, header_charset: str | None, rules: Rules, path: str = "/
     if ours:
         for tag in ours:
             tag.decompose()
+        # The text on either side of a removed element is one text, as a parser reads it.
+        soup.smooth()
         tags = soup.find_all(True)
         candidates = [tag for tag in candidates if not tag.decomposed]
     _drop_outer_whitespace(soup)
@@ -339,7 +341,8 @@ def _merge_late_skeleton(soup: BeautifulSoup, text: str) -> None:
                 for name, value in attributes.items():
                     # Event handlers never: a tag this scan sees may be text to a browser
                     # (in an attribute value left open, say), and must not become a handler.
-                    if not element.has_attr(name) and not name.startswith("on"):
+                    # Nor marks of the proxy's own, which each rewrite sets afresh.
+                    if not element.has_attr(name) and not name.startswith(("on", MARK)):
                         element[name] = value
             position = match.end()
 
@@ -480,7 +483,11 @@ _HEADING_WORD: Final = 6
 # address or a number is one too).
 _WORD: Final = re.compile("[^\t\n\f\r \\-\u2010]+")
 _LONG_WORD: Final = re.compile("[^\t\n\f\r \\-\u2010]{12,}")
-_NOT_TEXT: Final = frozenset({"script", "style", "template", "textarea", "title", "option"})
+# Where text is not laid out as the page's words: script, data, raw text, form values.
+_NOT_TEXT: Final = frozenset(
+    {"script", "style", "template", "textarea", "title", "option", "noembed", "noframes"}
+    | {"xmp", "iframe", "plaintext"}
+)
 
 
 def _mark_long_words(soup: BeautifulSoup) -> None:

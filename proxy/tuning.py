@@ -72,7 +72,7 @@ class Tuning:
         """What goes after the proxy's own stylesheet for ``mode``."""
         rules: list[str] = []
         if self.toolbar_position == "bottom":
-            rules.append(":root{--a11y-toolbar-height:0px}")  # nothing to make room for
+            rules.append(":root{--a11y-toolbar-height:0px!important}")  # no room to make
         if self.hide:
             # The rewriter hides these too; the CSS also catches what scripts add later.
             rules.append(f"{', '.join(self.hide)}{{display:none!important}}")

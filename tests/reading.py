@@ -39,7 +39,9 @@ LAYOUT_JS: Final = (
   const reach = scrollX;
   scrollTo(before, 0);
   const visible = (el) => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true});
-  const word = /[\p{L}\p{M}]{2,}|\p{N}{3,}/gu;
+  // Chinese and Japanese break between any two characters, Korean between syllables: only
+  // scripts that break at spaces have words to break.
+  const word = /(?:(?![\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\p{sc=Hangul}])[\p{L}\p{M}]){2,}|\p{N}{3,}/gu;
   const range = document.createRange();
   const broken = [];
   const texts = new Map();
@@ -48,7 +50,9 @@ LAYOUT_JS: Final = (
     const el = node.parentElement;
     if (!el || ours(el) || !node.data.trim() || el.closest('svg, noscript')) continue;
     if (!texts.has(el)) {
-      if (!visible(el)) { texts.set(el, null); continue; }
+      // Text kept for screen readers only sits in a box of a pixel or so: not read by eye.
+      const box = el.getBoundingClientRect();
+      if (!visible(el) || box.width < 2 || box.height < 2) { texts.set(el, null); continue; }
       range.selectNodeContents(node);
       const rects = [...range.getClientRects()].filter((r) => r.width >= 1 && r.height >= 1);
       if (!rects.length) { texts.set(el, null); continue; }

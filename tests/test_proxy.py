@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 
 from tests.conftest import ProxyFactory, Upstream, free_port, html_page
 
 
 def soup(text: str) -> BeautifulSoup:
     return BeautifulSoup(text, "lxml")
+
+
+def label(control: Tag) -> str:
+    """A toolbar control's full label (small screens show a short one beside it)."""
+    full = control.select_one(".a11y-toolbar__label")
+    return (full or control).get_text()
 
 
 def stylesheet_href(page: BeautifulSoup) -> str:
@@ -31,8 +37,8 @@ async def test_every_page_gets_the_toolbar_first_in_body(
     page = soup(await response.text())
     first = page.body.find(True) if page.body else None
     assert first is not None and first.get("id") == "a11y-proxy-toolbar"
-    labels = [a.get_text() for a in page.select("#a11y-proxy-toolbar a")]
-    assert labels[:4] == ["large font", "larger font", "change to blue", "change to b/w"]
+    labels = [label(a) for a in page.select("#a11y-proxy-toolbar a")]
+    assert labels[:4] == ["large font", "change to blue", "change to b/w", "larger font"]
     assert page.select_one("header") is not None
     # The stylesheet is ours, same-origin, last in <head>.
     head_tags = page.head.find_all(True) if page.head else []
@@ -46,7 +52,7 @@ async def test_ukrainian_pages_get_ukrainian_labels(
     upstream.page("/uk", html_page("<p>Новини</p>", lang="uk"))
     client = await start_proxy(upstream)
     page = soup(await (await client.get("/uk")).text())
-    assert "великий шрифт" in [a.get_text() for a in page.select("#a11y-proxy-toolbar a")]
+    assert "великий шрифт" in [label(a) for a in page.select("#a11y-proxy-toolbar a")]
 
 
 async def test_the_mode_cookie_shapes_every_page(
@@ -59,7 +65,7 @@ async def test_the_mode_cookie_shapes_every_page(
         response = await client.get(path, headers={"Cookie": "a11y_mode=bw-150; session=abc"})
         page = soup(await response.text())
         assert stylesheet_href(page).startswith("/_a11y/css/bw-150.css")
-        current = {a.get_text() for a in page.select("#a11y-proxy-toolbar a[aria-current=true]")}
+        current = {label(a) for a in page.select("#a11y-proxy-toolbar a[aria-current=true]")}
         assert current == {"large font", "change to b/w"}
         assert "Cookie" in response.headers["Vary"]
     # The upstream never sees the proxy's cookie, but does see its own.
@@ -136,7 +142,100 @@ async def test_a_mode_link_keeps_the_query_and_an_upstream_canonical(
     assert len(page.select("link[rel=canonical]")) == 1
     assert upstream.seen[-1].path_qs == "/search?q=%D0%B1&page=2"
     share = page.select_one("a.a11y-toolbar__control--share")
-    assert share is not None and share["href"] == "/_a11y/view/bw-200/search?q=%D0%B1&page=2"
+    assert share is not None and share["href"] == "/_a11y/share/bw-200/search?q=%D0%B1&page=2"
+
+
+async def test_link_to_this_view_shows_the_link_as_text_to_copy(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    upstream.page("/search", html_page())
+    client = await start_proxy(upstream)
+    response = await client.get(
+        "/_a11y/share/bw-200/search?q=%D0%B1&page=2", headers={"Accept-Language": "uk"}
+    )
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    page = soup(await response.text())
+    field = page.select_one("input#a11y-share-link")
+    origin = f"http://127.0.0.1:{client.server.port}"
+    assert field is not None and field.has_attr("readonly")
+    assert field["value"] == origin + "/_a11y/view/bw-200/search?q=%D0%B1&page=2"
+    assert page.select_one("label[for=a11y-share-link]") is not None
+    # It says so, in the reader's language, and leads back to the page in the same view.
+    assert page.html is not None and page.html["lang"] == "uk"
+    assert page.select_one("[role=status]") is not None
+    back = page.select_one("ul.a11y-page__links a")
+    assert back is not None and back["href"] == "/_a11y/view/bw-200/search?q=%D0%B1&page=2"
+    # Its stylesheets are the proxy's own, in the reader's mode; the copy button's script too.
+    hrefs = [str(link["href"]) for link in page.select("link[rel=stylesheet]")]
+    assert any("/_a11y/css/bw-200.css" in href for href in hrefs)
+    script = page.select_one("script[src]")
+    assert script is not None and str(script["src"]).startswith("/_a11y/share.js")
+    js = await client.get(str(script["src"]))
+    assert js.status == 200 and "clipboard" in await js.text()
+
+
+async def test_a_hostile_share_target_is_escaped_and_stays_on_the_proxy(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    client = await start_proxy(upstream)
+    text = await (await client.get('/_a11y/share/blue-150//evil.example/"><script>x</script>')).text()
+    assert "<script>x" not in text
+    back = soup(text).select_one("ul.a11y-page__links a")
+    assert back is not None and str(back["href"]).startswith("/_a11y/view/blue-150//")
+
+
+async def test_files_a_page_loads_have_one_url_in_every_mode(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    upstream.page(
+        "/news/item.html",
+        html_page(
+            '<img src="img/a.png" srcset="img/a.png 1x, img/b.png 2x">'
+            '<a href="other.html">next</a><a href="#top">top</a>',
+            head='<link rel="stylesheet" href="../css/site.css"><script src="js/x.js"></script>',
+        ),
+    )
+    client = await start_proxy(upstream)
+    plain = soup(await (await client.get("/news/item.html")).text())
+    linked = soup(await (await client.get("/_a11y/view/bw-150/news/item.html")).text())
+    for page in (plain, linked):
+        assert page.select_one("img")["src"] == "/news/img/a.png"  # type: ignore[index]
+        assert page.select_one("img")["srcset"] == "/news/img/a.png 1x, /news/img/b.png 2x"  # type: ignore[index]
+        assert page.select_one("link[href*=site]")["href"] == "/css/site.css"  # type: ignore[index]
+        assert page.select_one("script[src]")["src"] == "/news/js/x.js"  # type: ignore[index]
+        # Links a reader follows stay relative: they keep the reader in the mode link.
+        assert page.select_one("a[href$='other.html']")["href"] == "other.html"  # type: ignore[index]
+        assert page.select_one("a[href='#top']") is not None
+
+
+async def test_reading_modes_lay_pages_out_at_the_device_width(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    locked = '<meta name="viewport" content="width=1024, maximum-scale=1, user-scalable=no">'
+    upstream.page("/", html_page(head=locked))
+    client = await start_proxy(upstream)
+    for mode, expected in (
+        ("blue-150", "width=device-width, initial-scale=1"),
+        ("default-100", "width=1024"),
+    ):
+        page = soup(await (await client.get(f"/_a11y/view/{mode}/")).text())
+        # The last viewport <meta> is the one browsers follow: the proxy's, in the head slot.
+        metas = page.select("meta[name=viewport]")
+        assert metas[-1]["content"] == expected, mode
+
+
+async def test_a_ukrainian_page_without_lang_gets_ukrainian_labels(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    text = "Міністерство охорони здоров'я України інформує про зміни в графіку прийому громадян."
+    upstream.page("/uk", f"<!DOCTYPE html><html><head><title>x</title></head><body><p>{text}</p>")
+    upstream.page("/en", "<!DOCTYPE html><html><body><p>The ministry informs about changes.</p>")
+    client = await start_proxy(upstream)
+    for path, lang in (("/uk", "uk"), ("/en", "en")):
+        page = soup(await (await client.get(path)).text())
+        nav = page.select_one("#a11y-proxy-toolbar")
+        assert nav is not None and nav["lang"] == lang, path
 
 
 async def test_an_unknown_mode_in_a_link_is_the_default_mode(

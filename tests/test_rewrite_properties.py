@@ -100,8 +100,10 @@ def test_any_markup_gives_one_toolbar_and_one_stylesheet(html: str, charset: str
 @example("<script><!--<script>")
 def test_rewriting_a_rewritten_page_changes_nothing(html: str) -> None:
     page = rewrite(html.encode(), "utf-8", RULES)
-    if page is None:  # a page a script swallows whole is relayed (see below)
-        assert "<script" in html.lower()
+    if page is None:
+        # Relayed: a page a script swallows whole (see below), or one with a frameset after
+        # body content, which lxml keeps where a browser drops one of the two.
+        assert "<script" in html.lower() or "<frameset" in html.lower()
         return
     once = render(page)
     again = rewrite(once, "utf-8", RULES)
