@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Final
@@ -27,12 +27,14 @@ from proxy.assets import Stylesheets
 from proxy.cache.flight import SingleFlight
 from proxy.cache.policy import (
     Freshness,
+    VaryKey,
     conditional_headers,
     if_none_match_matches,
     invalidated_urls,
     invalidates,
     merge_304,
     storable,
+    vary_key,
 )
 from proxy.config import Settings
 from proxy.errors import ClientError, Unsupported, UpstreamBroken, UpstreamError
@@ -89,10 +91,12 @@ class Fetched:
     ``entry`` is a stored page anyone may be served. ``own`` is what only one request may
     use: a page that must not be shared (it set a cookie, say) or an open response to stream;
     the first request to :meth:`claim` it gets it, the others fetch for themselves.
+    ``asked`` holds the fields the upstream request was sent with.
     """
 
     entry: Entry | None = None
     own: Entry | Relay | None = None
+    asked: CIMultiDict[str] | None = None
     _claimed: bool = field(default=False)
 
     def claim(self) -> Entry | Relay | None:
@@ -100,6 +104,30 @@ class Fetched:
             return None
         self._claimed = True
         return self.own
+
+    def vary(self, outgoing: CIMultiDict[str]) -> VaryKey | None:
+        """The values ``outgoing`` has for the fields the answer varies on; None for ``*``."""
+        vary = vary_key(self._response_headers().getall(hdrs.VARY, ()), outgoing)
+        if vary is not None and isinstance(self.own, Relay):
+            # A relayed body keeps the upstream's coding, chosen from what was offered.
+            vary += (("accept-encoding", outgoing.get(hdrs.ACCEPT_ENCODING, "")),)
+        return vary
+
+    def serves(self, outgoing: CIMultiDict[str]) -> bool:
+        """Whether a request sent upstream as ``outgoing`` may take this answer: it is the
+        request that asked, or it matches it on every field the answer varies on."""
+        if outgoing is self.asked:
+            return True
+        if self.asked is None:
+            return False
+        mine = self.vary(outgoing)
+        return mine is not None and mine == self.vary(self.asked)
+
+    def _response_headers(self) -> CIMultiDict[str] | CIMultiDictProxy[str]:
+        answer = self.entry or self.own
+        if isinstance(answer, Relay):
+            return answer.response.headers
+        return answer.headers if answer is not None else CIMultiDict()
 
 
 class Proxy:
@@ -229,12 +257,30 @@ class Proxy:
             # Not coalesced with anyone; stored only if the answer says it may be shared.
             fetched = await self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
         else:
-            # Concurrent misses for this target share one fetch and one rewrite.
-            flight_key = (target, outgoing.get(hdrs.ACCEPT_LANGUAGE, ""), key)
-            fetched = await self.flight.run(
-                flight_key, lambda: self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
-            )
+            fetched = await self._coalesced(target, outgoing, key)
         return await self._deliver(request, fetched, target, outgoing, mode, via_link)
+
+    async def _coalesced(self, target: str, outgoing: CIMultiDict[str], key: Key | None) -> Fetched:
+        """Concurrent misses for a target share one fetch and one rewrite.
+
+        Whether they may share is known only from the answer's Vary: a request that differs
+        from the one that asked on a field the answer varies on waits for a fetch of its own,
+        shared in turn with the requests that match it. ``Vary: *`` is shared with nobody.
+        """
+
+        def fetch() -> Awaitable[Fetched]:
+            return self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
+
+        flight_key: tuple[object, ...] = (target, outgoing.get(hdrs.ACCEPT_LANGUAGE, ""), key)
+        fetched = await self.flight.run(flight_key, fetch)
+        if fetched.serves(outgoing):
+            return fetched
+        vary = fetched.vary(outgoing)
+        if vary is not None:
+            fetched = await self.flight.run((*flight_key, vary), fetch)
+            if fetched.serves(outgoing):
+                return fetched
+        return await fetch()
 
     async def _deliver(
         self,
@@ -324,11 +370,11 @@ class Proxy:
             response.release()
             raise
         if isinstance(entry, Relay):
-            return Fetched(own=entry)
+            return Fetched(own=entry, asked=outgoing)
         response.release()
         if store and self._store(target, outgoing, entry):
-            return Fetched(entry=entry)
-        return Fetched(own=entry)
+            return Fetched(entry=entry, asked=outgoing)
+        return Fetched(own=entry, asked=outgoing)
 
     def _store(self, target: str, outgoing: CIMultiDict[str], entry: Entry) -> bool:
         if not storable(
