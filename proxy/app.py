@@ -86,7 +86,7 @@ def _errors_middleware(settings: Settings, stylesheets: Stylesheets) -> Middlewa
                 text=errorpage.render(exc, stylesheet, ukrainian=ukrainian),
                 content_type="text/html",
                 charset="utf-8",
-                headers={hdrs.CACHE_CONTROL: "no-store"},
+                headers={**exc.headers, hdrs.CACHE_CONTROL: "no-store"},
             )
 
     return errors

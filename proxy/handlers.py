@@ -37,7 +37,13 @@ from proxy.cache.policy import (
     vary_key,
 )
 from proxy.config import Settings
-from proxy.errors import ClientError, Unsupported, UpstreamBroken, UpstreamError
+from proxy.errors import (
+    ClientError,
+    MethodRefused,
+    Unsupported,
+    UpstreamBroken,
+    UpstreamError,
+)
 from proxy.modes import COOKIE_NAME, DEFAULT, Mode
 from proxy.pagecache import Entry, Key, PageCache, Variant
 from proxy.pool import RewriteFailed, RewritePool
@@ -67,6 +73,11 @@ _CHUNK: Final = 64 * 1024
 # HTML gets the toolbar and mode stylesheet; the site's CSS gets font sizes that follow the mode.
 _REWRITTEN_TYPES: Final = {"text/html": "html", "text/css": "css"}
 _ONE_YEAR: Final = 365 * 24 * 3600
+# TRACE and TRACK send the request back as the body, cookies and credentials included: a page
+# of the site could read what the browser keeps from scripts (cross-site tracing).
+_REFUSED_METHODS: Final = frozenset({"TRACE", "TRACK"})
+#: What a 405 says the proxy passes on (the site itself may allow fewer).
+ALLOW: Final = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 @lru_cache(maxsize=256)
@@ -157,6 +168,8 @@ class Proxy:
     # -- routing -------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method in _REFUSED_METHODS:
+            raise MethodRefused(request.method, ALLOW)
         target = request.raw_path
         prefix = self.settings.prefix
         if target.startswith(prefix):
