@@ -83,25 +83,38 @@ def encode(body: bytes, coding: str) -> bytes:
     return _ENCODERS[coding](body)
 
 
+def _weights(accept_encoding: str) -> dict[str, float]:
+    """Coding -> q of an Accept-Encoding value (RFC 9110 §12.5.3); a bad q counts as 0."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        if not name:
+            continue
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+        weights[name.lower()] = weight
+    return weights
+
+
+def _accepted(weights: dict[str, float], coding: str) -> float:
+    """The browser's q for ``coding``: its own, else the ``*`` one, else not accepted."""
+    return weights.get(coding, weights.get("*", 0.0))
+
+
 def negotiate(accept_encoding: str | None) -> str | None:
     """The best coding the browser accepts (RFC 9110 §12.5.3), or None for identity."""
     if not accept_encoding:
         return None
-    weights: dict[str, float] = {}
-    for item in accept_encoding.split(","):
-        name, _, params = item.strip().partition(";")
-        weight = 1.0
-        params = params.strip().lower()
-        if params.startswith("q="):
-            try:
-                weight = float(params[2:])
-            except ValueError:
-                weight = 0.0
-        weights[name.strip().lower()] = weight
-    star = weights.get("*", 0.0)
+    weights = _weights(accept_encoding)
     best: tuple[float, str] | None = None
     for coding in PREFERRED:
-        weight = weights.get(coding, star)
+        weight = _accepted(weights, coding)
         if weight > 0 and (best is None or weight > best[0]):
             best = (weight, coding)
     return best[1] if best else None
@@ -110,8 +123,9 @@ def negotiate(accept_encoding: str | None) -> str | None:
 def offer_upstream(accept_encoding: str | None) -> str:
     """Accept-Encoding for the upstream: what both the browser and the proxy understand.
 
-    Non-HTML is relayed still encoded, so the browser must accept it; HTML is decoded here.
+    Non-HTML is relayed still encoded, so the browser must accept it: a coding it refuses
+    (``q=0``, or not named beside ``*;q=0``) is not offered. HTML is decoded here.
     """
-    browser = {part.split(";")[0].strip().lower() for part in (accept_encoding or "").split(",")}
-    wanted = [coding for coding in DECODABLE if coding in browser]
+    weights = _weights(accept_encoding or "")
+    wanted = [coding for coding in DECODABLE if _accepted(weights, coding) > 0]
     return ", ".join(wanted) if wanted else "identity"

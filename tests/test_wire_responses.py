@@ -222,6 +222,31 @@ async def test_non_html_is_relayed_in_its_own_coding_without_decoding(
     assert upstream.seen[0].headers["Accept-Encoding"] == "gzip, br"
 
 
+@pytest.mark.parametrize("refusal", ["gzip;q=0", "gzip;q=0, identity", "*;q=0, identity"])
+async def test_a_file_is_never_relayed_in_a_coding_the_browser_refused(
+    upstream: Upstream, start_proxy: ProxyFactory, refusal: str
+) -> None:
+    data = b"%PDF-1.4 " + b"0" * 5000
+
+    async def report(request: web.Request) -> web.Response:
+        # Like many servers: gzip whenever the request mentions it at all.
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            return web.Response(
+                body=gzip.compress(data),
+                headers={"Content-Type": "application/pdf", "Content-Encoding": "gzip"},
+            )
+        return web.Response(body=data, content_type="application/pdf")
+
+    upstream.route("/report.pdf", report, "GET")
+    client = await start_proxy(upstream)
+    response = await client.get(
+        "/report.pdf", headers={"Accept-Encoding": refusal}, auto_decompress=False
+    )
+    assert "Content-Encoding" not in response.headers
+    assert await response.read() == data
+    assert "gzip" not in upstream.seen[0].headers["Accept-Encoding"]
+
+
 # -- HEAD and Range -------------------------------------------------------------------------------
 
 
