@@ -154,7 +154,8 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "SIZE",
         size,
         "8M",
-        "larger HTML pages are relayed unrewritten (default: %(default)s)",
+        "larger HTML pages and stylesheets, as sent or once decoded, are relayed "
+        "unrewritten (default: %(default)s)",
     ),
     (
         "max-body-bytes",

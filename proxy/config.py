@@ -76,7 +76,8 @@ class Settings:
     read_timeout: float = 30.0
     cache_bytes: int = 256 * MIB
     cache_entry_bytes: int = 16 * MIB
-    #: Larger HTML pages are relayed unrewritten, so one page cannot pin the rewriter.
+    #: Larger HTML pages (as sent or once decoded) are relayed unrewritten, so one page
+    #: cannot pin the rewriter nor inflate into gigabytes.
     max_html_bytes: int = 8 * MIB
     #: Larger request bodies (uploads, forms) are refused with 413 instead of forwarded.
     max_body_bytes: int = 32 * MIB

@@ -411,17 +411,25 @@ class Proxy:
         if not complete:
             log.info("relaying %s unrewritten: larger than --max-html-bytes", response.url.raw_path)
             return Relay(response, raw)
-        try:
-            decoded = codings.decode(raw, response.headers.get(hdrs.CONTENT_ENCODING))
-        except codings.CodingError as exc:
-            raise UpstreamBroken(str(exc)) from exc
         upstream_headers = CIMultiDict(response.headers)
+        # Decoded in the rewrite pool, up to the same limit: --max-html-bytes bounds the page
+        # as sent and as decoded, so a small body that inflates to gigabytes is relayed as is.
+        coding = response.headers.get(hdrs.CONTENT_ENCODING)
+        limit = self.settings.max_html_bytes
         try:
             if kind == "css":
-                css = await self.pool.restyle(decoded, response.charset)
+                css = await self.pool.restyle(raw, response.charset, coding, limit)
                 page: Page | None = Page((css, b"", b""), False, "", True)
             else:
-                page = await self.pool.rewrite(decoded, response.charset)
+                page = await self.pool.rewrite(raw, response.charset, coding, limit)
+        except codings.TooLarge:
+            log.info(
+                "relaying %s unrewritten: larger than --max-html-bytes once decoded",
+                response.url.raw_path,
+            )
+            return Relay(response, raw, complete=True)
+        except codings.CodingError as exc:
+            raise UpstreamBroken(str(exc)) from exc
         except RewriteFailed as exc:
             # Nothing is lost: the reader gets the page as the site sent it.
             log.warning("relaying %s unrewritten: %s", response.url.raw_path, exc)
