@@ -136,6 +136,22 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "give up when the upstream is silent this long: 504 (default: %(default)s)",
     ),
     (
+        "header-timeout",
+        "SECONDS",
+        positive_float,
+        "10",
+        "close a browser connection whose request head takes longer than this from its "
+        "first byte, as nginx's client_header_timeout (default: %(default)s)",
+    ),
+    (
+        "keepalive-timeout",
+        "SECONDS",
+        positive_float,
+        "15",
+        "close a browser connection idle this long between requests, as nginx's "
+        "keepalive_timeout (default: %(default)s)",
+    ),
+    (
         "cache-bytes",
         "SIZE",
         size,
@@ -280,6 +296,8 @@ def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]
         prefix=str(values["prefix"]),
         connect_timeout=float(str(values["connect-timeout"])),
         read_timeout=float(str(values["read-timeout"])),
+        header_timeout=float(str(values["header-timeout"])),
+        keepalive_timeout=float(str(values["keepalive-timeout"])),
         cache_bytes=int(str(values["cache-bytes"])),
         cache_entry_bytes=int(str(values["cache-entry-bytes"])),
         max_html_bytes=int(str(values["max-html-bytes"])),

@@ -74,6 +74,12 @@ class Settings:
     prefix: str = DEFAULT_PREFIX
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    #: A browser has this long from the first byte of a request head to its end (nginx's
+    #: client_header_timeout), so a head sent a byte at a time cannot hold a connection.
+    header_timeout: float = 10.0
+    #: A browser connection with no request in progress is closed after this long (nginx's
+    #: keepalive_timeout).
+    keepalive_timeout: float = 15.0
     cache_bytes: int = 256 * MIB
     cache_entry_bytes: int = 16 * MIB
     #: Larger HTML pages (as sent or once decoded) are relayed unrewritten, so one page
@@ -109,6 +115,8 @@ class Settings:
         for option, value in (
             ("--connect-timeout", self.connect_timeout),
             ("--read-timeout", self.read_timeout),
+            ("--header-timeout", self.header_timeout),
+            ("--keepalive-timeout", self.keepalive_timeout),
         ):
             if not value > 0:
                 raise SettingsError(option, value, "must be a positive number of seconds")
