@@ -190,6 +190,15 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "dropped (default: none)",
     ),
     (
+        "operator-addresses",
+        "ADDRESSES",
+        parse_networks,
+        "127.0.0.0/8, ::1",
+        "comma-separated addresses or networks that may read the statistics and metrics "
+        "under the prefix; anyone else gets 404 (behind --trusted-proxies, the address they "
+        "forward for counts) (default: this machine, %(default)s)",
+    ),
+    (
         "rewrite-processes",
         "N",
         count,
@@ -288,6 +297,7 @@ def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]
     else:
         public_url = parse_origin("--public-url", str(public))
     trusted = values["trusted-proxies"]
+    operators = values["operator-addresses"]
     settings = Settings(
         upstream=upstream,
         public_url=public_url,
@@ -304,6 +314,7 @@ def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]
         rewrite_processes=int(str(values["rewrite-processes"])),
         max_body_bytes=int(str(values["max-body-bytes"])),
         trusted_proxies=trusted if isinstance(trusted, tuple) else (),
+        operator_addresses=operators if isinstance(operators, tuple) else (),
         public_aliases=tuple(
             url for url in _list(values["public-aliases"]) if isinstance(url, URL)
         ),

@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy import codings, headers, placement, siterules, toolbar
+from proxy import codings, headers, operators, placement, siterules, toolbar
 from proxy.assets import Stylesheets
 from proxy.cache.flight import SingleFlight
 from proxy.cache.policy import (
@@ -188,6 +188,7 @@ class Proxy:
         if rest.partition("?")[0] == "page.css":
             return self._css(self.stylesheets.page, immutable=True)
         if rest == "stats":
+            operators.check(request, self.settings)
             return self._stats()
         raise ClientError(404, "no such proxy resource")
 

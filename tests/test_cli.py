@@ -89,6 +89,23 @@ def test_connection_deadlines_come_from_defaults_environment_file_and_flags(
     assert (settings.header_timeout, settings.keepalive_timeout) == (5, 60)
 
 
+def test_operator_addresses_default_to_this_machine_and_come_from_file_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("A11Y_PROXY_")]:
+        monkeypatch.delenv(name)
+    settings, _, _ = parse_settings([])
+    assert [str(n) for n in settings.operator_addresses] == ["127.0.0.0/8", "::1/128"]
+    config = tmp_path / "a11y-proxy.toml"
+    config.write_text('operator_addresses = ["10.0.0.0/8", "::1"]\n', encoding="utf-8")
+    settings, _, _ = parse_settings(["--config", str(config)])
+    assert [str(n) for n in settings.operator_addresses] == ["10.0.0.0/8", "::1/128"]
+    monkeypatch.setenv("A11Y_PROXY_OPERATOR_ADDRESSES", "192.0.2.7")
+    settings, _, _ = parse_settings(["--config", str(config)])
+    assert [str(n) for n in settings.operator_addresses] == ["192.0.2.7/32"]
+    assert main(["--operator-addresses", "everyone"]) == 2
+
+
 def test_no_arguments_means_the_demo_site() -> None:
     settings, demo, _ = parse_settings([])
     assert demo and settings.port == 8080 and str(settings.public_url) == "http://127.0.0.1:8080"
