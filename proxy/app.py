@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from proxy import errorpage, health, lifecycle, requestid, siterules
+from proxy import errorpage, health, lifecycle, operators, requestid, siterules
 from proxy.assets import Stylesheets
 from proxy.config import Settings
 from proxy.errors import ProxyError
@@ -54,8 +54,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
 
     app.cleanup_ctx.append(lifetime)
     app.cleanup_ctx.append(lifecycle.reload_on_hangup(PROXY, metrics))
-    # Operations, ahead of the catch-all: scraped and probed, never forwarded.
-    app.router.add_get(f"{settings.prefix}metrics", metrics.endpoint)
+    # Operations, ahead of the catch-all: scraped and probed, never forwarded. The metrics
+    # are for operators; health checks for any load balancer.
+    app.router.add_get(f"{settings.prefix}metrics", operators.only(settings, metrics.endpoint))
     app.router.add_get(f"{settings.prefix}health/live", health.live)
     app.router.add_get(f"{settings.prefix}health/ready", health.Readiness(upstream).endpoint)
     # [\s\S], not ".": routing sees the decoded path, and a %0A in it must still reach the site.
@@ -86,7 +87,7 @@ def _errors_middleware(settings: Settings, stylesheets: Stylesheets) -> Middlewa
                 text=errorpage.render(exc, stylesheet, ukrainian=ukrainian),
                 content_type="text/html",
                 charset="utf-8",
-                headers={hdrs.CACHE_CONTROL: "no-store"},
+                headers={**exc.headers, hdrs.CACHE_CONTROL: "no-store"},
             )
 
     return errors

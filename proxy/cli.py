@@ -136,6 +136,22 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "give up when the upstream is silent this long: 504 (default: %(default)s)",
     ),
     (
+        "header-timeout",
+        "SECONDS",
+        positive_float,
+        "10",
+        "close a browser connection whose request head takes longer than this from its "
+        "first byte, as nginx's client_header_timeout (default: %(default)s)",
+    ),
+    (
+        "keepalive-timeout",
+        "SECONDS",
+        positive_float,
+        "15",
+        "close a browser connection idle this long between requests, as nginx's "
+        "keepalive_timeout (default: %(default)s)",
+    ),
+    (
         "cache-bytes",
         "SIZE",
         size,
@@ -154,7 +170,8 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "SIZE",
         size,
         "8M",
-        "larger HTML pages are relayed unrewritten (default: %(default)s)",
+        "larger HTML pages and stylesheets, as sent or once decoded, are relayed "
+        "unrewritten (default: %(default)s)",
     ),
     (
         "max-body-bytes",
@@ -171,6 +188,15 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "comma-separated addresses or networks of proxies in front of this one whose "
         "X-Forwarded-For and Forwarded fields are passed on; from anyone else they are "
         "dropped (default: none)",
+    ),
+    (
+        "operator-addresses",
+        "ADDRESSES",
+        parse_networks,
+        "127.0.0.0/8, ::1",
+        "comma-separated addresses or networks that may read the statistics and metrics "
+        "under the prefix; anyone else gets 404 (behind --trusted-proxies, the address they "
+        "forward for counts) (default: this machine, %(default)s)",
     ),
     (
         "rewrite-processes",
@@ -271,6 +297,7 @@ def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]
     else:
         public_url = parse_origin("--public-url", str(public))
     trusted = values["trusted-proxies"]
+    operators = values["operator-addresses"]
     settings = Settings(
         upstream=upstream,
         public_url=public_url,
@@ -279,12 +306,15 @@ def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]
         prefix=str(values["prefix"]),
         connect_timeout=float(str(values["connect-timeout"])),
         read_timeout=float(str(values["read-timeout"])),
+        header_timeout=float(str(values["header-timeout"])),
+        keepalive_timeout=float(str(values["keepalive-timeout"])),
         cache_bytes=int(str(values["cache-bytes"])),
         cache_entry_bytes=int(str(values["cache-entry-bytes"])),
         max_html_bytes=int(str(values["max-html-bytes"])),
         rewrite_processes=int(str(values["rewrite-processes"])),
         max_body_bytes=int(str(values["max-body-bytes"])),
         trusted_proxies=trusted if isinstance(trusted, tuple) else (),
+        operator_addresses=operators if isinstance(operators, tuple) else (),
         public_aliases=tuple(
             url for url in _list(values["public-aliases"]) if isinstance(url, URL)
         ),

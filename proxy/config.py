@@ -19,6 +19,11 @@ DEFAULT_PREFIX: Final = "/_a11y/"
 MIB: Final = 1024 * 1024
 
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: This machine: the default operators, who may read statistics and metrics.
+LOOPBACK: Final[tuple[Network, ...]] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
 
 
 class SettingsError(ValueError):
@@ -74,15 +79,24 @@ class Settings:
     prefix: str = DEFAULT_PREFIX
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    #: A browser has this long from the first byte of a request head to its end (nginx's
+    #: client_header_timeout), so a head sent a byte at a time cannot hold a connection.
+    header_timeout: float = 10.0
+    #: A browser connection with no request in progress is closed after this long (nginx's
+    #: keepalive_timeout).
+    keepalive_timeout: float = 15.0
     cache_bytes: int = 256 * MIB
     cache_entry_bytes: int = 16 * MIB
-    #: Larger HTML pages are relayed unrewritten, so one page cannot pin the rewriter.
+    #: Larger HTML pages (as sent or once decoded) are relayed unrewritten, so one page
+    #: cannot pin the rewriter nor inflate into gigabytes.
     max_html_bytes: int = 8 * MIB
     #: Larger request bodies (uploads, forms) are refused with 413 instead of forwarded.
     max_body_bytes: int = 32 * MIB
     #: Proxies in front of this one (a TLS terminator, say) whose X-Forwarded-For and
     #: Forwarded fields are passed on; from anyone else those fields are dropped as forgeable.
     trusted_proxies: tuple[Network, ...] = ()
+    #: Who may read the statistics and metrics (see :mod:`proxy.operators`); others get 404.
+    operator_addresses: tuple[Network, ...] = LOOPBACK
     #: Processes that rewrite pages; 0 rewrites on a thread (for tests and tiny setups).
     rewrite_processes: int = 1
     #: Selectors of the site's own "visually impaired version" widgets, hidden by the proxy.
@@ -108,6 +122,8 @@ class Settings:
         for option, value in (
             ("--connect-timeout", self.connect_timeout),
             ("--read-timeout", self.read_timeout),
+            ("--header-timeout", self.header_timeout),
+            ("--keepalive-timeout", self.keepalive_timeout),
         ):
             if not value > 0:
                 raise SettingsError(option, value, "must be a positive number of seconds")
@@ -119,26 +135,36 @@ class Settings:
             raise SettingsError("--rewrite-processes", self.rewrite_processes, "must be >= 0")
         if self.max_body_bytes <= 0:
             raise SettingsError("--max-body-bytes", self.max_body_bytes, "must be positive")
-        for network in self.trusted_proxies:
-            if not isinstance(network, ipaddress.IPv4Network | ipaddress.IPv6Network):
-                raise SettingsError("--trusted-proxies", network, "must be an IP network")
+        for option, networks in (
+            ("--trusted-proxies", self.trusted_proxies),
+            ("--operator-addresses", self.operator_addresses),
+        ):
+            for network in networks:
+                if not isinstance(network, ipaddress.IPv4Network | ipaddress.IPv6Network):
+                    raise SettingsError(option, network, "must be an IP network")
 
     def trusts(self, remote: str | None) -> bool:
         """Whether the peer at ``remote`` is one of the configured trusted proxies."""
-        if not remote or not self.trusted_proxies:
-            return False
-        try:
-            address = ipaddress.ip_address(remote.partition("%")[0])  # drop an IPv6 zone
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # a dual-stack socket shows IPv4 peers this way
-        return any(address in network for network in self.trusted_proxies)
+        return within(remote, self.trusted_proxies)
 
     @property
     def secure(self) -> bool:
         """Whether browsers reach the proxy over https (the mode cookie is then Secure)."""
         return self.public_url.scheme == "https"
+
+
+def within(remote: str | None, networks: tuple[Network, ...]) -> bool:
+    """Whether the address ``remote`` (as a socket or a forwarding field gives it) is in one
+    of ``networks``; anything that is not an address is in none."""
+    if not remote or not networks:
+        return False
+    try:
+        address = ipaddress.ip_address(remote.strip().partition("%")[0])  # drop an IPv6 zone
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket shows IPv4 peers this way
+    return any(address in network for network in networks)
 
 
 def env_default(name: str, default: str | None = None) -> str | None:

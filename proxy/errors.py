@@ -2,6 +2,7 @@
 
 ProxyError                  our own failure to answer; never a traceback for the visitor
 ├── ClientError       4xx   the request itself cannot be served (bad target, too large)
+│   └── MethodRefused 405   a method the proxy never passes on (TRACE, TRACK)
 ├── Unsupported       501   a kind of request the proxy does not relay (WebSocket)
 └── UpstreamError     502   the site did not give a usable answer
     ├── UpstreamUnreachable 502   connection refused, reset, DNS failure
@@ -11,6 +12,8 @@ ProxyError                  our own failure to answer; never a traceback for the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 Words = tuple[str, str]
@@ -26,6 +29,8 @@ class ProxyError(Exception):
         "The reading-mode proxy could not answer this request.",
         "Проксі режиму читання не зміг відповісти на цей запит.",
     )
+    #: Fields the error response must carry (Allow for a 405, say).
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def __str__(self) -> str:
         # Library messages can span lines (a parser error quotes the bad bytes); a log line
@@ -51,6 +56,13 @@ _CLIENT_WORDS: Final[dict[int, tuple[Words, Words]]] = {
             "режиму читання.",
         ),
     ),
+    405: (
+        ("This kind of request is not allowed", "Такий запит не дозволено"),
+        (
+            "The reading-mode proxy does not pass this kind of request on to the site.",
+            "Проксі режиму читання не передає сайту такий запит.",
+        ),
+    ),
     414: (
         ("The address is too long", "Адреса задовга"),
         (
@@ -74,6 +86,14 @@ class ClientError(ProxyError):
         self.status = status
         if status in _CLIENT_WORDS:
             self.title, self.explanation = _CLIENT_WORDS[status]
+
+
+class MethodRefused(ClientError):
+    """A method the proxy answers itself with 405; ``allow`` lists those it passes on."""
+
+    def __init__(self, method: str, allow: str) -> None:
+        super().__init__(405, f"{method} is never passed on")
+        self.headers = MappingProxyType({"Allow": allow})
 
 
 class Unsupported(ProxyError):

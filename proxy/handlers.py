@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Final
@@ -26,6 +26,7 @@ from proxy import (
     codings,
     errorpage,
     headers,
+    operators,
     placement,
     sharepage,
     siterules,
@@ -36,15 +37,23 @@ from proxy.assets import Stylesheets
 from proxy.cache.flight import SingleFlight
 from proxy.cache.policy import (
     Freshness,
+    VaryKey,
     conditional_headers,
     if_none_match_matches,
     invalidated_urls,
     invalidates,
     merge_304,
     storable,
+    vary_key,
 )
 from proxy.config import Settings
-from proxy.errors import ClientError, Unsupported, UpstreamBroken, UpstreamError
+from proxy.errors import (
+    ClientError,
+    MethodRefused,
+    Unsupported,
+    UpstreamBroken,
+    UpstreamError,
+)
 from proxy.modes import COOKIE_NAME, DEFAULT, Mode
 from proxy.pagecache import Entry, Key, PageCache, Variant
 from proxy.pool import RewriteFailed, RewritePool
@@ -74,6 +83,11 @@ _CHUNK: Final = 64 * 1024
 # HTML gets the toolbar and mode stylesheet; the site's CSS gets font sizes that follow the mode.
 _REWRITTEN_TYPES: Final = {"text/html": "html", "text/css": "css"}
 _ONE_YEAR: Final = 365 * 24 * 3600
+# TRACE and TRACK send the request back as the body, cookies and credentials included: a page
+# of the site could read what the browser keeps from scripts (cross-site tracing).
+_REFUSED_METHODS: Final = frozenset({"TRACE", "TRACK"})
+#: What a 405 says the proxy passes on (the site itself may allow fewer).
+ALLOW: Final = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 @lru_cache(maxsize=256)
@@ -98,10 +112,12 @@ class Fetched:
     ``entry`` is a stored page anyone may be served. ``own`` is what only one request may
     use: a page that must not be shared (it set a cookie, say) or an open response to stream;
     the first request to :meth:`claim` it gets it, the others fetch for themselves.
+    ``asked`` holds the fields the upstream request was sent with.
     """
 
     entry: Entry | None = None
     own: Entry | Relay | None = None
+    asked: CIMultiDict[str] | None = None
     _claimed: bool = field(default=False)
 
     def claim(self) -> Entry | Relay | None:
@@ -109,6 +125,30 @@ class Fetched:
             return None
         self._claimed = True
         return self.own
+
+    def vary(self, outgoing: CIMultiDict[str]) -> VaryKey | None:
+        """The values ``outgoing`` has for the fields the answer varies on; None for ``*``."""
+        vary = vary_key(self._response_headers().getall(hdrs.VARY, ()), outgoing)
+        if vary is not None and isinstance(self.own, Relay):
+            # A relayed body keeps the upstream's coding, chosen from what was offered.
+            vary += (("accept-encoding", outgoing.get(hdrs.ACCEPT_ENCODING, "")),)
+        return vary
+
+    def serves(self, outgoing: CIMultiDict[str]) -> bool:
+        """Whether a request sent upstream as ``outgoing`` may take this answer: it is the
+        request that asked, or it matches it on every field the answer varies on."""
+        if outgoing is self.asked:
+            return True
+        if self.asked is None:
+            return False
+        mine = self.vary(outgoing)
+        return mine is not None and mine == self.vary(self.asked)
+
+    def _response_headers(self) -> CIMultiDict[str] | CIMultiDictProxy[str]:
+        answer = self.entry or self.own
+        if isinstance(answer, Relay):
+            return answer.response.headers
+        return answer.headers if answer is not None else CIMultiDict()
 
 
 class Proxy:
@@ -138,6 +178,8 @@ class Proxy:
     # -- routing -------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method in _REFUSED_METHODS:
+            raise MethodRefused(request.method, ALLOW)
         target = request.raw_path
         prefix = self.settings.prefix
         if target.startswith(prefix):
@@ -161,6 +203,7 @@ class Proxy:
         if rest.partition("?")[0] == "share.js":
             return self._file(self.stylesheets.share_script, "application/javascript")
         if rest == "stats":
+            operators.check(request, self.settings)
             return self._stats()
         raise ClientError(404, "no such proxy resource")
 
@@ -265,12 +308,30 @@ class Proxy:
             # Not coalesced with anyone; stored only if the answer says it may be shared.
             fetched = await self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
         else:
-            # Concurrent misses for this target share one fetch and one rewrite.
-            flight_key = (target, outgoing.get(hdrs.ACCEPT_LANGUAGE, ""), key)
-            fetched = await self.flight.run(
-                flight_key, lambda: self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
-            )
+            fetched = await self._coalesced(target, outgoing, key)
         return await self._deliver(request, fetched, target, outgoing, mode, via_link)
+
+    async def _coalesced(self, target: str, outgoing: CIMultiDict[str], key: Key | None) -> Fetched:
+        """Concurrent misses for a target share one fetch and one rewrite.
+
+        Whether they may share is known only from the answer's Vary: a request that differs
+        from the one that asked on a field the answer varies on waits for a fetch of its own,
+        shared in turn with the requests that match it. ``Vary: *`` is shared with nobody.
+        """
+
+        def fetch() -> Awaitable[Fetched]:
+            return self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
+
+        flight_key: tuple[object, ...] = (target, outgoing.get(hdrs.ACCEPT_LANGUAGE, ""), key)
+        fetched = await self.flight.run(flight_key, fetch)
+        if fetched.serves(outgoing):
+            return fetched
+        vary = fetched.vary(outgoing)
+        if vary is not None:
+            fetched = await self.flight.run((*flight_key, vary), fetch)
+            if fetched.serves(outgoing):
+                return fetched
+        return await fetch()
 
     async def _deliver(
         self,
@@ -360,11 +421,11 @@ class Proxy:
             response.release()
             raise
         if isinstance(entry, Relay):
-            return Fetched(own=entry)
+            return Fetched(own=entry, asked=outgoing)
         response.release()
         if store and self._store(target, outgoing, entry):
-            return Fetched(entry=entry)
-        return Fetched(own=entry)
+            return Fetched(entry=entry, asked=outgoing)
+        return Fetched(own=entry, asked=outgoing)
 
     def _store(self, target: str, outgoing: CIMultiDict[str], entry: Entry) -> bool:
         if not storable(
@@ -388,17 +449,27 @@ class Proxy:
         if not complete:
             log.info("relaying %s unrewritten: larger than --max-html-bytes", response.url.raw_path)
             return Relay(response, raw)
-        try:
-            decoded = codings.decode(raw, response.headers.get(hdrs.CONTENT_ENCODING))
-        except codings.CodingError as exc:
-            raise UpstreamBroken(str(exc)) from exc
         upstream_headers = CIMultiDict(response.headers)
+        # Decoded in the rewrite pool, up to the same limit: --max-html-bytes bounds the page
+        # as sent and as decoded, so a small body that inflates to gigabytes is relayed as is.
+        coding = response.headers.get(hdrs.CONTENT_ENCODING)
+        limit = self.settings.max_html_bytes
         try:
             if kind == "css":
-                css = await self.pool.restyle(decoded, response.charset)
+                css = await self.pool.restyle(raw, response.charset, coding, limit)
                 page: Page | None = Page((css, b"", b""), False, "", True)
             else:
-                page = await self.pool.rewrite(decoded, response.charset, response.url.raw_path)
+                page = await self.pool.rewrite(
+                    raw, response.charset, response.url.raw_path, coding, limit
+                )
+        except codings.TooLarge:
+            log.info(
+                "relaying %s unrewritten: larger than --max-html-bytes once decoded",
+                response.url.raw_path,
+            )
+            return Relay(response, raw, complete=True)
+        except codings.CodingError as exc:
+            raise UpstreamBroken(str(exc)) from exc
         except RewriteFailed as exc:
             # Nothing is lost: the reader gets the page as the site sent it.
             log.warning("relaying %s unrewritten: %s", response.url.raw_path, exc)

@@ -34,6 +34,22 @@ VIA: Final = "1.1 a11y-proxy"
 # believed (and passed on) only from a trusted proxy in front of this one.
 _CLIENT_FORWARDING: Final = frozenset({"forwarded", "x-real-ip"})
 _CLIENT_FORWARDING_PREFIX: Final = "x-forwarded-"
+#: Fields some frameworks and servers obey to change a request's URL, method or host after it
+#: arrived (X-Original-URL, X-HTTP-Method-Override, ...). The cache keys pages by URL alone, so
+#: one of these could store a different page under an innocent URL, or reach a path the front
+#: proxy blocks. Nobody forwards for anyone with them, so they are dropped from every client,
+#: trusted proxies included; X-Forwarded-Server names a proxy, not the client, and goes too.
+OVERRIDES: Final = frozenset(
+    {
+        "x-original-url",
+        "x-rewrite-url",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "x-host",
+        "x-forwarded-server",
+    }
+)
 _LINK_TARGET: Final = re.compile(r"<([^>]*)>")
 _DOMAIN_ATTRIBUTE: Final = re.compile(r";\s*domain\s*=[^;]*", re.IGNORECASE)
 
@@ -60,11 +76,14 @@ def for_upstream(
 ) -> CIMultiDict[str]:
     """The browser's request fields as the upstream gets them.
 
-    Hop-by-hop fields and Host go (the client session sets the upstream's Host), the proxy's
-    own cookie goes, and the forwarding fields say who asked and through which public origin.
+    Hop-by-hop fields, Host (the client session sets the upstream's) and the :data:`OVERRIDES`
+    go, the proxy's own cookie goes, and the forwarding fields say who asked and through which
+    public origin.
     """
     out = end_to_end(incoming)
     out.popall("Host", None)
+    for name in OVERRIDES:
+        out.popall(name, None)
     cookies = [strip_mode_cookie(value) for value in out.popall("Cookie", [])]
     out.extend(("Cookie", value) for value in cookies if value)
     _forwarding(out, remote=remote, trusted=trusted, public=public)

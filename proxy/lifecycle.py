@@ -27,6 +27,7 @@ from aiohttp import web
 from proxy import accesslog, settings_file, siterules
 from proxy.assets import Stylesheets
 from proxy.config import Settings, SettingsError
+from proxy.deadlines import DeadlineRunner
 from proxy.handlers import Proxy
 from proxy.metrics import Metrics
 from proxy.pagecache import PageCache
@@ -36,9 +37,12 @@ log = logging.getLogger(__name__)
 
 
 def runner(app: web.Application, settings: Settings) -> web.AppRunner:
-    """The runner to serve ``app`` with: its drain time and its access log."""
-    return web.AppRunner(
+    """The runner to serve ``app`` with: its drain time, its deadlines for browser
+    connections (a request head, an idle connection) and its access log."""
+    return DeadlineRunner(
         app,
+        header_timeout=settings.header_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
         shutdown_timeout=settings.shutdown_grace,
         access_log_class=accesslog.AccessLogger,
         access_log=accesslog.LOGGER,

@@ -288,13 +288,26 @@ class MeasuredPool(RewritePool):
         super().__init__(rules, processes)
         self._seconds: Callable[[str], Histogram] = metrics.rewrite_seconds.labels
 
-    async def rewrite(self, body: bytes, header_charset: str | None, path: str) -> Page | None:
+    async def rewrite(
+        self,
+        body: bytes,
+        header_charset: str | None,
+        path: str = "/",
+        coding: str | None = None,
+        max_bytes: int | None = None,
+    ) -> Page | None:
         with self._seconds("html").time():
-            return await super().rewrite(body, header_charset, path)
+            return await super().rewrite(body, header_charset, path, coding, max_bytes)
 
-    async def restyle(self, body: bytes, header_charset: str | None) -> bytes:
+    async def restyle(
+        self,
+        body: bytes,
+        header_charset: str | None,
+        coding: str | None = None,
+        max_bytes: int | None = None,
+    ) -> bytes:
         with self._seconds("css").time():
-            return await super().restyle(body, header_charset)
+            return await super().restyle(body, header_charset, coding, max_bytes)
 
 
 def _kind(exc: UpstreamError) -> str:

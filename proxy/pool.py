@@ -8,6 +8,12 @@ A rewrite that kills its worker (a page that exhausts memory, a crash in a C par
 take the proxy down with it: the pool is replaced, and the caller is told the page could not be
 rewritten, so it can relay the page as the site sent it. A worker also leaves on its own when
 the serving process is gone, even one killed with SIGKILL, so none is left behind.
+
+A page is decoded (gzip, br, ...) where it is rewritten, and not before: decoding a large page
+takes time the event loop cannot spare; the compressed bytes, the smaller form, are what crosses
+to a worker process; the decoded page never exists in the serving process; and the pool's size
+bounds how many pages are being decoded at once. Decoding stops at a size limit, so a small
+body that inflates to gigabytes (a bomb) costs about the limit and no more.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Final, TypeVar
 
+from proxy import codings
 from proxy.restyle import restyle
 from proxy.rewrite import Page, Rules, rewrite
 
@@ -42,6 +49,13 @@ def _leave_with_parent(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _decoded(
+    work: Callable[..., T], body: bytes, coding: str | None, max_bytes: int | None, *args: object
+) -> T:
+    """``work`` on ``body`` once its content coding is undone; runs in the pool."""
+    return work(codings.decode(body, coding, max_bytes), *args)
 
 
 class RewriteFailed(Exception):
@@ -78,6 +92,8 @@ class RewritePool:
             raise RewriteFailed("the rewrite worker died") from exc
         except RecursionError as exc:  # pathological nesting in a thread rewrite
             raise RewriteFailed("the page is nested too deeply") from exc
+        except (codings.CodingError, codings.TooLarge):
+            raise  # about the body as sent, for the caller to answer
         except Exception as exc:
             # A bug of ours or of a parser met on one page: the reader still gets the page, as
             # the site sent it, and the operator a traceback.
@@ -89,11 +105,29 @@ class RewritePool:
         with each call, so worker processes need no restart."""
         self._rules = rules
 
-    async def rewrite(self, body: bytes, header_charset: str | None, path: str) -> Page | None:
-        return await self._run(rewrite, body, header_charset, self._rules, path)
+    async def rewrite(
+        self,
+        body: bytes,
+        header_charset: str | None,
+        path: str = "/",
+        coding: str | None = None,
+        max_bytes: int | None = None,
+    ) -> Page | None:
+        """The page at ``path`` rewritten; ``body`` is in ``coding`` (a Content-Encoding
+        value) and may decode to ``max_bytes`` at most, else :class:`~proxy.codings.TooLarge`."""
+        return await self._run(
+            _decoded, rewrite, body, coding, max_bytes, header_charset, self._rules, path
+        )
 
-    async def restyle(self, body: bytes, header_charset: str | None) -> bytes:
-        return await self._run(restyle, body, header_charset)
+    async def restyle(
+        self,
+        body: bytes,
+        header_charset: str | None,
+        coding: str | None = None,
+        max_bytes: int | None = None,
+    ) -> bytes:
+        """The stylesheet restyled; ``coding`` and ``max_bytes`` as for :meth:`rewrite`."""
+        return await self._run(_decoded, restyle, body, coding, max_bytes, header_charset)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

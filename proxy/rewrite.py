@@ -522,9 +522,7 @@ class _Found:
     viewport: str | None = None
 
 
-def _rewrite_tags(
-    soup: BeautifulSoup, tags: list[Tag], links: LinkMap, path: str | None
-) -> _Found:
+def _rewrite_tags(soup: BeautifulSoup, tags: list[Tag], links: LinkMap, path: str | None) -> _Found:
     """One walk over every element: links, inline font sizes, charset and <style> companions.
 
     ``path`` is where the page is (None when a ``<base>`` decides how its links resolve):

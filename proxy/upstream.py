@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from proxy.config import Settings
+from proxy.connections import OneAnswerConnector
 from proxy.errors import (
     ClientError,
     ProxyError,
@@ -82,7 +83,9 @@ class Upstream:
             # Cookies belong to browsers, not to the proxy's session.
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=60),
+            # A connection that brings more than the answer to its request is closed, never
+            # handed to the next request (another reader's).
+            connector=OneAnswerConnector(limit=256, ttl_dns_cache=60),
         )
 
     async def close(self) -> None:

@@ -228,9 +228,7 @@ class Comparison:
 
 def compare(original: Reading, mode: Reading) -> Comparison:
     hidden = frozenset(
-        path
-        for path, shown in original.shown.items()
-        if shown and mode.shown.get(path) is False
+        path for path, shown in original.shown.items() if shown and mode.shown.get(path) is False
     )
     compared = sum(1 for path, shown in original.shown.items() if shown and path in mode.shown)
     return Comparison(

@@ -9,6 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
+import pytest
 from aiohttp import web
 
 from tests.conftest import FakeClock, ProxyFactory, Upstream, html_page
@@ -398,3 +399,53 @@ async def test_many_modes_of_a_big_page_drop_old_variants_not_the_parsed_page(
     assert page.full == 1  # parsed once, however many modes were asked for
     stats = await (await client.get("/_a11y/stats")).json()
     assert stats["stores"] == 1 and stats["bytes_held"] <= 110_000
+
+
+@pytest.mark.parametrize("field", ["User-Agent", "Accept", "X-Reader"])
+async def test_concurrent_misses_share_a_page_only_among_requests_it_varies_alike(
+    upstream: Upstream, start_proxy: ProxyFactory, field: str
+) -> None:
+    asked: list[str] = []
+
+    async def varied(request: web.Request) -> web.Response:
+        value = request.headers.get(field, "")
+        asked.append(value)
+        await asyncio.sleep(0.3)  # slow, so every request below arrives while it is out
+        return web.Response(
+            text=html_page(f"<p>for {value}</p>"),
+            content_type="text/html",
+            headers={"Cache-Control": "max-age=60", "Vary": field},
+        )
+
+    upstream.route("/varied", varied)
+    client = await start_proxy(upstream)
+    values = ["alpha", "beta", "alpha", "beta", "alpha", "beta"]
+    responses = await asyncio.gather(
+        *(client.get("/varied", headers={field: value}) for value in values)
+    )
+    for value, response in zip(values, responses, strict=True):
+        assert f"for {value}" in await response.text()
+    assert sorted(asked) == ["alpha", "beta"]  # still one fetch for each kind of request
+
+
+async def test_concurrent_misses_never_share_a_page_that_varies_on_everything(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    visits = 0
+
+    async def personal(request: web.Request) -> web.Response:
+        nonlocal visits
+        visits += 1
+        visit = visits
+        await asyncio.sleep(0.3)
+        return web.Response(
+            text=html_page(f"<p>visit {visit}</p>"),
+            content_type="text/html",
+            headers={"Cache-Control": "max-age=60", "Vary": "*"},
+        )
+
+    upstream.route("/personal", personal)
+    client = await start_proxy(upstream)
+    responses = await asyncio.gather(*(client.get("/personal") for _ in range(4)))
+    texts = {await response.text() for response in responses}
+    assert len(texts) == 4 and visits == 4

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,8 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
         (["--upstream", "https://example.org/path"], "--upstream", "https://example.org/path"),
         (["--public-url", "not a url"], "--public-url", "not a url"),
         (["--read-timeout", "-1"], "--read-timeout", "-1"),
+        (["--header-timeout", "0"], "--header-timeout", "0"),
+        (["--keepalive-timeout", "soon"], "--keepalive-timeout", "soon"),
         (["--cache-bytes", "lots"], "--cache-bytes", "lots"),
         (["--prefix", "a11y"], "--prefix", "a11y"),
         (["--log-level", "loud"], "--log-level", "loud"),
@@ -67,6 +70,40 @@ def test_environment_variables_set_options_and_flags_win(monkeypatch: pytest.Mon
         ["--port", "9001", "--public-url", "https://a11y.example.gov.ua"]
     )
     assert settings.port == 9001 and settings.secure
+
+
+def test_connection_deadlines_come_from_defaults_environment_file_and_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("A11Y_PROXY_")]:
+        monkeypatch.delenv(name)
+    settings, _, _ = parse_settings([])
+    assert (settings.header_timeout, settings.keepalive_timeout) == (10, 15)
+    config = tmp_path / "a11y-proxy.toml"
+    config.write_text("header_timeout = 4\nkeepalive_timeout = 40\n", encoding="utf-8")
+    settings, _, _ = parse_settings(["--config", str(config)])
+    assert (settings.header_timeout, settings.keepalive_timeout) == (4, 40)
+    monkeypatch.setenv("A11Y_PROXY_HEADER_TIMEOUT", "5")
+    monkeypatch.setenv("A11Y_PROXY_KEEPALIVE_TIMEOUT", "50")
+    settings, _, _ = parse_settings(["--config", str(config), "--keepalive-timeout", "60"])
+    assert (settings.header_timeout, settings.keepalive_timeout) == (5, 60)
+
+
+def test_operator_addresses_default_to_this_machine_and_come_from_file_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("A11Y_PROXY_")]:
+        monkeypatch.delenv(name)
+    settings, _, _ = parse_settings([])
+    assert [str(n) for n in settings.operator_addresses] == ["127.0.0.0/8", "::1/128"]
+    config = tmp_path / "a11y-proxy.toml"
+    config.write_text('operator_addresses = ["10.0.0.0/8", "::1"]\n', encoding="utf-8")
+    settings, _, _ = parse_settings(["--config", str(config)])
+    assert [str(n) for n in settings.operator_addresses] == ["10.0.0.0/8", "::1/128"]
+    monkeypatch.setenv("A11Y_PROXY_OPERATOR_ADDRESSES", "192.0.2.7")
+    settings, _, _ = parse_settings(["--config", str(config)])
+    assert [str(n) for n in settings.operator_addresses] == ["192.0.2.7/32"]
+    assert main(["--operator-addresses", "everyone"]) == 2
 
 
 def test_no_arguments_means_the_demo_site() -> None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
+from proxy.app import create_app
+from proxy.config import Settings
 from tests.conftest import ProxyFactory, Upstream, free_port, html_page
 from tests.deploy import proxy_process, read
 
@@ -189,3 +194,94 @@ async def test_log_level_warning_leaves_out_the_access_log(
     ):
         assert response.status == 200
     assert '"GET /news/ HTTP/1.1"' not in read(proxy.log)
+
+
+# -- who may read statistics and metrics ---------------------------------------------------------
+
+OPERATOR_PAGES = ("/_a11y/stats", "/_a11y/metrics")
+HEALTH_PAGES = ("/_a11y/health/live", "/_a11y/health/ready")
+
+
+async def test_statistics_and_metrics_answer_loopback_by_default(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    upstream.page("/", html_page())
+    client = await start_proxy(upstream)
+    for path in (*OPERATOR_PAGES, *HEALTH_PAGES):
+        assert (await client.get(path)).status == 200, path
+
+
+async def test_statistics_and_metrics_are_a_404_to_everyone_else_health_stays_open(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    upstream.page("/", html_page())
+    client = await start_proxy(upstream, operator_addresses=(ipaddress.ip_network("10.0.0.0/8"),))
+    unknown = await client.get("/_a11y/no-such-thing")
+    for path in OPERATOR_PAGES:
+        # A forged forwarding field from a peer that is not a trusted proxy changes nothing.
+        response = await client.get(path, headers={"X-Forwarded-For": "10.1.2.3"})
+        assert response.status == 404, path
+        assert "a11y_proxy" not in await response.text() and "hits" not in await response.text()
+        assert response.content_type == unknown.content_type  # as any unknown proxy path
+    for path in HEALTH_PAGES:
+        assert (await client.get(path)).status == 200, path
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "status"),
+    [
+        (None, 200),  # the proxy's own machine asking directly (a local Prometheus)
+        ("127.0.0.1", 200),  # through nginx, from nginx's own machine
+        ("203.0.113.9", 404),  # through nginx, from a reader
+        ("127.0.0.1, 203.0.113.9", 404),  # a reader who wrote a loopback address first
+        ("not-an-address", 404),
+    ],
+)
+async def test_behind_a_trusted_proxy_the_address_it_forwarded_for_decides(
+    upstream: Upstream, start_proxy: ProxyFactory, forwarded_for: str | None, status: int
+) -> None:
+    upstream.page("/", html_page())
+    client = await start_proxy(upstream, trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),))
+    fields = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    for path in OPERATOR_PAGES:
+        assert (await client.get(path, headers=fields)).status == status, path
+
+
+def _outside_address() -> str | None:
+    """An address of this machine that is not loopback, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+async def test_by_default_a_peer_that_is_not_loopback_gets_404(upstream: Upstream) -> None:
+    outside = _outside_address()
+    if outside is None:
+        pytest.skip("this machine has no address but loopback")
+    upstream.page("/", html_page())
+    origin = await upstream.start()
+    port = free_port()
+    settings = Settings(
+        upstream=origin,
+        public_url=URL.build(scheme="http", host=outside, port=port),
+        host="0.0.0.0",  # noqa: S104
+        port=port,
+        rewrite_processes=0,
+    )
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, outside, port).start()
+        async with aiohttp.ClientSession() as session:
+            for path in OPERATOR_PAGES:
+                async with session.get(f"http://{outside}:{port}{path}") as response:
+                    assert response.status == 404, path
+            for path in HEALTH_PAGES:
+                async with session.get(f"http://{outside}:{port}{path}") as response:
+                    assert response.status == 200, path
+    finally:
+        await runner.cleanup()

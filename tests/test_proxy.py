@@ -179,7 +179,9 @@ async def test_a_hostile_share_target_is_escaped_and_stays_on_the_proxy(
     upstream: Upstream, start_proxy: ProxyFactory
 ) -> None:
     client = await start_proxy(upstream)
-    text = await (await client.get('/_a11y/share/blue-150//evil.example/"><script>x</script>')).text()
+    text = await (
+        await client.get('/_a11y/share/blue-150//evil.example/"><script>x</script>')
+    ).text()
     assert "<script>x" not in text
     back = soup(text).select_one("ul.a11y-page__links a")
     assert back is not None and str(back["href"]).startswith("/_a11y/view/blue-150//")

@@ -465,7 +465,8 @@ def test_the_toolbar_is_in_the_flow_under_what_the_page_places_on_top() -> None:
     bar = next(rule for rule in load(TOOLBAR) if rule.selectors == (TOOLBAR_ID,))
     assert idents(bar.get("position")) == {"relative"}
     assert idents(bar.get("z-index")) == {"auto"}
-    assert "--a11y-toolbar-height" in tinycss2.serialize(bar.get("height").value)
+    height = bar.get("height")
+    assert height is not None and "--a11y-toolbar-height" in tinycss2.serialize(height.value)
 
 
 @pytest.mark.parametrize("name", THEME_FILES.values())
@@ -563,9 +564,10 @@ def test_bw_greys_out_pictures() -> None:
     # One layer over the whole window greys what lies under it, and lets clicks through. A
     # filter on each picture would paint it above the text beside it where the two overlap.
     (layer,) = [rule for rule in load(THEME_FILES[Theme.BW]) if rule.selectors == (GREY_LAYER,)]
-    assert "grayscale(1)" in tinycss2.serialize(layer.get("backdrop-filter").value)
+    backdrop, inset = layer.get("backdrop-filter"), layer.get("inset")
+    assert backdrop is not None and "grayscale(1)" in tinycss2.serialize(backdrop.value)
     assert idents(layer.get("position")) == {"fixed"}
-    assert tinycss2.serialize(layer.get("inset").value).strip() == "0"
+    assert inset is not None and tinycss2.serialize(inset.value).strip() == "0"
     assert idents(layer.get("pointer-events")) == {"none"}
     # No element of the page gets a filter of its own.
     assert all(rule.get("filter") is None for rule in load(THEME_FILES[Theme.BW]))
@@ -666,7 +668,9 @@ def test_toolbar_keeps_to_one_row_of_a_known_height() -> None:
     )
     assert idents(rule.get("flex-wrap")) == {"nowrap"}
     compact = load("toolbar-compact.css")
-    short = next(rule for rule in compact if rule.selectors == (f"{TOOLBAR_ID} .a11y-toolbar__short",))
+    short = next(
+        rule for rule in compact if rule.selectors == (f"{TOOLBAR_ID} .a11y-toolbar__short",)
+    )
     assert idents(short.get("display")) == {"inline"}
     heights = [
         length_px(_tokens(rule.get("--a11y-toolbar-height")))

@@ -277,6 +277,32 @@ async def test_forwarding_fields_from_a_trusted_proxy_are_extended(
     assert received.getall("X-Forwarded-Host") == [public]
 
 
+OVERRIDES = {
+    "X-Original-URL": "/admin",
+    "X-Rewrite-URL": "/admin",
+    "X-HTTP-Method-Override": "DELETE",
+    "X-HTTP-Method": "DELETE",
+    "X-Method-Override": "DELETE",
+    "X-Host": "evil.example",
+    "X-Forwarded-Server": "evil.example",
+}
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+async def test_fields_that_override_the_target_method_or_host_never_reach_the_upstream(
+    upstream: Upstream, start_proxy: ProxyFactory, trusted: bool
+) -> None:
+    echo(upstream)
+    proxies = (ipaddress.ip_network("127.0.0.0/8"),) if trusted else ()
+    client = await start_proxy(upstream, trusted_proxies=proxies)
+    # Cacheable or not, the URL alone decides a page: these would change it behind the key.
+    response = await client.get("/news", headers=OVERRIDES)
+    assert response.status == 200
+    received = only(upstream).headers
+    assert [name for name in OVERRIDES if name in received] == []
+    assert received["X-Forwarded-For"].endswith("127.0.0.1")
+
+
 # -- the proxy's own cookie and mode links ---------------------------------------------------
 
 

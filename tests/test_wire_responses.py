@@ -7,6 +7,7 @@ the wire matter, the upstream is a raw socket server that writes them verbatim.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
 import os
@@ -222,6 +223,31 @@ async def test_non_html_is_relayed_in_its_own_coding_without_decoding(
     assert upstream.seen[0].headers["Accept-Encoding"] == "gzip, br"
 
 
+@pytest.mark.parametrize("refusal", ["gzip;q=0", "gzip;q=0, identity", "*;q=0, identity"])
+async def test_a_file_is_never_relayed_in_a_coding_the_browser_refused(
+    upstream: Upstream, start_proxy: ProxyFactory, refusal: str
+) -> None:
+    data = b"%PDF-1.4 " + b"0" * 5000
+
+    async def report(request: web.Request) -> web.Response:
+        # Like many servers: gzip whenever the request mentions it at all.
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            return web.Response(
+                body=gzip.compress(data),
+                headers={"Content-Type": "application/pdf", "Content-Encoding": "gzip"},
+            )
+        return web.Response(body=data, content_type="application/pdf")
+
+    upstream.route("/report.pdf", report, "GET")
+    client = await start_proxy(upstream)
+    response = await client.get(
+        "/report.pdf", headers={"Accept-Encoding": refusal}, auto_decompress=False
+    )
+    assert "Content-Encoding" not in response.headers
+    assert await response.read() == data
+    assert "gzip" not in upstream.seen[0].headers["Accept-Encoding"]
+
+
 # -- HEAD and Range -------------------------------------------------------------------------------
 
 
@@ -417,6 +443,25 @@ async def test_html_over_the_limit_is_relayed_unrewritten_and_logged(
     assert has_toolbar(await (await client.get("/small")).read())
 
 
+@pytest.mark.parametrize("processes", [0, 1])
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "text/css"])
+async def test_a_page_that_decodes_past_the_limit_is_relayed_as_the_site_sent_it(
+    upstream: Upstream,
+    start_proxy: ProxyFactory,
+    caplog: pytest.LogCaptureFixture,
+    processes: int,
+    content_type: str,
+) -> None:
+    packed = gzip.compress(b" " * (4 << 20))  # 4 MiB decoded, a few KB sent
+    upstream.page("/big", packed, content_type=content_type, headers={"Content-Encoding": "gzip"})
+    client = await start_proxy(upstream, max_html_bytes=64 * 1024, rewrite_processes=processes)
+    caplog.set_level(logging.INFO, logger="proxy")
+    response = await client.get("/big", headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    assert response.status == 200 and response.headers["Content-Encoding"] == "gzip"
+    assert await response.read() == packed
+    assert "larger than --max-html-bytes once decoded" in caplog.text
+
+
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -456,39 +501,93 @@ async def test_a_200_mb_file_streams_through_in_bounded_memory(
         return response
 
     upstream.route("/big.bin", generate, "GET")
-    origin = await upstream.start()
     port = free_port()
+    async with (
+        _proxy_process(await upstream.start(), port) as proc,
+        ClientSession() as session,
+    ):
+
+        async def stream(mib: int) -> tuple[int, int]:
+            """Bytes received and the highest RSS seen while receiving them."""
+            received, peak = 0, 0
+            url = f"http://127.0.0.1:{port}/big.bin?mib={mib}"
+            async with session.get(url) as response:
+                assert response.status == 200
+                async for data in response.content.iter_chunked(1 << 20):
+                    received += len(data)
+                    if received % (8 << 20) < len(data):
+                        peak = max(peak, _rss_kib(proc.pid))
+            return received, peak
+
+        await stream(8)  # warm up: imports, buffers, the connection pool
+        before = _rss_kib(proc.pid)
+        received, peak = await stream(total_mib)
+        after = _rss_kib(proc.pid)
+    assert received == total_mib << 20
+    growth_kib = max(peak, after) - before
+    record_property("rss_growth_kib", growth_kib)
+    print(f"proxy RSS {before} KiB before, peak {peak} KiB, after {after} KiB")
+    assert growth_kib < 8 * 1024, f"proxy RSS grew by {growth_kib} KiB"
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+async def test_a_gzip_bomb_page_is_relayed_as_sent_without_being_decoded_whole(
+    upstream: Upstream, record_property: Callable[[str, object], None]
+) -> None:
+    # 200 MiB of zeros in about 200 KB of gzip, packed a MiB at a time.
+    packer = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    bomb = b"".join(packer.compress(bytes(1 << 20)) for _ in range(200)) + packer.flush()
+    upstream.page("/bomb", bomb, headers={"Content-Encoding": "gzip"})
+    upstream.page(
+        "/small",
+        gzip.compress(html_page("<p>small</p>").encode()),
+        headers={"Content-Encoding": "gzip"},
+    )
+    port = free_port()
+    # The rewrite runs on a thread of the proxy process here, so whatever decoding costs
+    # shows in the RSS measured.
+    args = ("--max-html-bytes", "1M")
+    async with (
+        _proxy_process(await upstream.start(), port, *args) as proc,
+        ClientSession(auto_decompress=False, headers={"Accept-Encoding": "gzip"}) as session,
+    ):
+        small = await session.get(f"http://127.0.0.1:{port}/small")  # warm up
+        assert has_toolbar(gzip.decompress(await small.read()))
+        before = _rss_kib(proc.pid)
+
+        async def bomb_page() -> tuple[dict[str, str], bytes]:
+            async with session.get(f"http://127.0.0.1:{port}/bomb") as response:
+                return dict(response.headers), await response.read()
+
+        # The RSS every 10 ms until the answer is in, or until it has grown past all reason.
+        answer = asyncio.ensure_future(bomb_page())
+        growth_kib = 0
+        while growth_kib < 32 * 1024:
+            done, _ = await asyncio.wait({answer}, timeout=0.01)
+            growth_kib = max(growth_kib, _rss_kib(proc.pid) - before)
+            if done:
+                break
+        record_property("rss_growth_kib", growth_kib)
+        assert answer.done(), f"proxy RSS grew by {growth_kib} KiB before it answered"
+        fields, body = answer.result()
+    assert fields["Content-Encoding"] == "gzip" and body == bomb
+    assert growth_kib < 32 * 1024, f"proxy RSS grew by {growth_kib} KiB"
+
+
+@contextlib.asynccontextmanager
+async def _proxy_process(
+    origin: URL, port: int, *args: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m proxy`` in front of ``origin``: one worker, rewrites on a thread."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("A11Y_PROXY_")}
     argv = [sys.executable, "-m", "proxy", "--upstream", str(origin), "--port", str(port)]
-    argv += ["--workers", "1", "--rewrite-processes", "0", "--log-level", "warning"]
+    argv += ["--workers", "1", "--rewrite-processes", "0", "--log-level", "warning", *args]
     proc = await asyncio.create_subprocess_exec(
         *argv, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL
     )
     try:
         await _wait_listening(port, proc)
-        async with ClientSession() as session:
-
-            async def stream(mib: int) -> tuple[int, int]:
-                """Bytes received and the highest RSS seen while receiving them."""
-                received, peak = 0, 0
-                url = f"http://127.0.0.1:{port}/big.bin?mib={mib}"
-                async with session.get(url) as response:
-                    assert response.status == 200
-                    async for data in response.content.iter_chunked(1 << 20):
-                        received += len(data)
-                        if received % (8 << 20) < len(data):
-                            peak = max(peak, _rss_kib(proc.pid))
-                return received, peak
-
-            await stream(8)  # warm up: imports, buffers, the connection pool
-            before = _rss_kib(proc.pid)
-            received, peak = await stream(total_mib)
-            after = _rss_kib(proc.pid)
-        assert received == total_mib << 20
-        growth_kib = max(peak, after) - before
-        record_property("rss_growth_kib", growth_kib)
-        print(f"proxy RSS {before} KiB before, peak {peak} KiB, after {after} KiB")
-        assert growth_kib < 8 * 1024, f"proxy RSS grew by {growth_kib} KiB"
+        yield proc
     finally:
-        proc.terminate()
+        proc.kill()  # a proxy stuck in a decode would not stop on SIGTERM in time
         await asyncio.wait_for(proc.wait(), timeout=10)

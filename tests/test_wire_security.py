@@ -123,6 +123,37 @@ async def test_upstream_redirects_to_another_host_are_not_followed(
     assert canary[1:] == []
 
 
+def trace(method: str, target: str) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", "Host: proxy.test", "Connection: close"]
+    return ("\r\n".join([*lines, "Cookie: session=secret"]) + "\r\n\r\n").encode()
+
+
+@pytest.mark.parametrize("target", ["/", "/news?q=1", "/_a11y/view/blue-150/news", "/_a11y/x"])
+async def test_trace_is_refused_with_405_and_allow_before_the_upstream(
+    upstream: Upstream, start_proxy: ProxyFactory, target: str
+) -> None:
+    # It would echo the request back, cookies and credentials included (cross-site tracing).
+    catch_all(upstream)
+    client = await start_proxy(upstream)
+    status, head, body = await exchange(client, trace("TRACE", target))
+    assert status == 405
+    allow = [line for line in head.split(b"\r\n") if line.lower().startswith(b"allow:")]
+    assert len(allow) == 1 and b"GET" in allow[0] and b"TRACE" not in allow[0]
+    assert b"secret" not in body
+    assert upstream.seen == []
+
+
+async def test_track_is_refused_before_the_upstream(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    # aiohttp's parser refuses the method as unknown (400); the proxy would answer 405.
+    catch_all(upstream)
+    client = await start_proxy(upstream)
+    status, _, body = await exchange(client, trace("TRACK", "/"))
+    assert status in (400, 405) and b"secret" not in body
+    assert upstream.seen == []
+
+
 # -- no input echoed ----------------------------------------------------------------------------
 
 # No spaces: it has to fit in a request line, where a browser's address bar would put it.
