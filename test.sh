@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages: Chromium for the browser tests, nginx and openssl (a test certificate) for
-# the deployment tests, npm for the CSS frameworks of the layout fixture pages.
+# the deployment tests, npm for the CSS frameworks of the layout fixture pages, and Python's
+# venv module (Debian and Ubuntu refuse "pip install" into the system's Python).
 missing=()
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
@@ -18,7 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" fonts-dejavu-core
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check ".[test]"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+python=.venv/bin/python
+"$python" -m pip install --quiet --disable-pip-version-check ".[test]"
 # Bootstrap, GOV.UK Frontend and USWDS, exactly as package-lock.json pins them.
 npm ci --no-audit --no-fund --loglevel=error
 
@@ -28,7 +32,7 @@ if [ -z "${A11Y_CORPUS_DIR:-}" ] && [ -d ../shared/corpus/real ]; then
   export A11Y_CORPUS_DIR=../shared/corpus/real
 fi
 
-python3 -m ruff check .
-python3 -m ruff format --check .
-python3 -m mypy --strict
-python3 -m pytest -q "$@"
+"$python" -m ruff check .
+"$python" -m ruff format --check .
+"$python" -m mypy --strict
+"$python" -m pytest -q "$@"

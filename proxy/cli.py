@@ -14,6 +14,8 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from importlib.resources import files
+from pathlib import Path
 from typing import Final, NoReturn
 
 from aiohttp import web
@@ -26,6 +28,13 @@ from proxy.workers import cpu_count
 from proxy.workers import run as run_workers
 
 PROG: Final = "a11y-proxy"
+
+
+def demo_tuning() -> Tuning:
+    """The demo site's own tuning, for the demo run without a configuration file."""
+    return settings_file.reload_tuning(Path(str(files("proxy.demo") / "tuning.toml")))
+
+
 _SIZE: Final = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
 _UNITS: Final = {"": 1, "k": 1024, "m": MIB, "g": 1024 * MIB}
 
@@ -318,7 +327,7 @@ def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]
         public_aliases=tuple(
             url for url in _list(values["public-aliases"]) if isinstance(url, URL)
         ),
-        tuning=config.tuning if config is not None else Tuning(),
+        tuning=config.tuning if config is not None else (demo_tuning() if demo else Tuning()),
         config_file=config.path if config is not None else None,
         shutdown_grace=float(str(values["shutdown-grace"])),
         log_format=str(values["log-format"]),

@@ -148,14 +148,28 @@ def test_readme_screenshots_of_the_demo_home_page_in_each_mode(demo: str, browse
     )
     page = context.new_page()
     shots: dict[str, bytes] = {}
-    for name, token in (
+    modes = (
         ("normal", "default-100"),
         ("large-font", "default-150"),
         ("blue", "blue-100"),
         ("black-and-white", "bw-100"),
         ("blue-large-font", "blue-150"),
-    ):
+    )
+    for name, token in modes:
         page.goto(f"{demo}/_a11y/view/{token}/")
         shots[name] = page.screenshot(path=SCREENSHOTS / f"{name}.png")
-    assert len(set(shots.values())) == len(shots)
     context.close()
+    # The same on a phone: the reading modes lay the page out at the phone's width.
+    phone = browser.new_context(
+        java_script_enabled=False,
+        viewport={"width": 375, "height": 667},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    page = phone.new_page()
+    for name, token in modes:
+        page.goto(f"{demo}/_a11y/view/{token}/news/elektronna-cherga.html")
+        shots[f"phone-{name}"] = page.screenshot(path=SCREENSHOTS / f"phone-{name}.png")
+    phone.close()
+    assert len(set(shots.values())) == len(shots)

@@ -19,7 +19,7 @@ from proxy.tuning import Tuning
 from tests.conftest import ProxyFactory, Upstream, html_page
 from tests.deploy import REPO, clean_environment
 
-EXAMPLES = [REPO / "deploy" / "a11y-proxy.toml", REPO / "deploy" / "demo-site.toml"]
+EXAMPLES = [REPO / "deploy" / "a11y-proxy.toml", REPO / "proxy" / "demo" / "tuning.toml"]
 
 
 def write(tmp_path: Path, text: str, name: str = "a11y-proxy.toml") -> Path:
