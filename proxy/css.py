@@ -602,7 +602,8 @@ class _Scan:
                 edit = self._scale_size(token, token_bound, root)
             elif name in _HEIGHTS:
                 # Only a fixed length: a height in vh or % is the window's or the parent's.
-                if token.type == "dimension" and token.lower_unit in _ABSOLUTE_UNITS:
+                fixed = token.type == "dimension" and token.lower_unit in _ABSOLUTE_UNITS
+                if fixed and token.value != 0:  # nothing to grow in a box of no height
                     edit = self._wrap(token, token_bound)
             elif _is_absolute(token, relative_too=False):
                 edit = self._wrap(token, token_bound)

@@ -15,8 +15,9 @@ import re
 from typing import Final
 from urllib.parse import urljoin
 
-# Elements and the attribute by which each loads a file. Names ending in "src" (lazy loaders'
-# data-src too) load a file on any element but frames, whose documents are pages to read.
+# Elements and the attribute by which each loads a file; "src" loads one on any element but
+# frames, whose documents are pages to read. A lazy loader's data-src is left alone: it is
+# the page script's to read, and may hold anything (JSON, say) rather than a URL.
 _LOADS: Final = frozenset(
     {
         ("link", "href"),
@@ -41,7 +42,7 @@ _ORIGIN: Final = "http://page.invalid"
 
 def loads(element: str, attribute: str) -> bool:
     """Whether ``attribute`` of ``element`` names a file the page loads."""
-    if attribute.endswith("src"):
+    if attribute == "src":
         return element not in _FRAMES
     return (element, attribute) in _LOADS
 

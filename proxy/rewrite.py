@@ -543,7 +543,7 @@ def _rewrite_tags(soup: BeautifulSoup, tags: list[Tag], links: LinkMap, path: st
                 attrs[attribute] = scale_declarations(value, root=name == "html")
             elif attribute.endswith(_SRCSET_SUFFIX):
                 value = attrs[attribute] = links.srcset(value)
-                if path is not None:
+                if path is not None and attribute in ("srcset", "imagesrcset"):
                     attrs[attribute] = relative.srcset(path, value)
             elif "//" in value[:12]:
                 attrs[attribute] = links.url(value)

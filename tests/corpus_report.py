@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import SplitResult, urlsplit
 
+from proxy.relative import loads, resolve
 from proxy.toolbar import MARK
 
 # Elements the HTML parser never gives children, so a marked one ends at its start tag.
@@ -278,7 +279,11 @@ class Comparison:
 
 
 # Reasons for the changes the rewriter makes on purpose.
-STYLE_SCALED: Final = "inline font sizes and line heights scaled"
+STYLE_SCALED: Final = (
+    "inline sizes, heights, columns, pinned boxes and backgrounds follow the modes"
+)
+WORD_MARKED: Final = "the length of the longest word marked, for the modes' room rule"
+RESOLVED: Final = "a relative link to a file the page loads made path-absolute"
 CHARSET_SAID: Final = "charset declaration made to say utf-8 (the page is sent as UTF-8)"
 HIDDEN: Final = "the site's own low-vision widget hidden"
 MAPPED: Final = "upstream-origin URL pointed at the proxy"
@@ -291,11 +296,12 @@ def compare(
     *,
     home: Origin | None,
     public: str,
+    path: str = "/",
 ) -> Comparison:
     """Everything of ``upstream`` that ``output`` lost or changed beyond the intended changes.
 
     ``home`` is the origin whose URLs must now point at ``public``; every other URL must be
-    exactly as it was.
+    exactly as it was, but for relative links to files the page at ``path`` loads.
     """
     result = Comparison()
     _compare_text(upstream.text, output.text, result)
@@ -307,8 +313,8 @@ def compare(
         _compare_sequences("comment", upstream.comments, output.comments, result)
     for name in _SKELETON:
         before, after = upstream.skeleton.get(name, {}), output.skeleton.get(name, {})
-        _compare_attrs(Element(name, before), Element(name, after), home, public, result)
-    compare_elements(upstream.elements, output.elements, home, public, result)
+        _compare_attrs(Element(name, before), Element(name, after), home, public, result, path)
+    compare_elements(upstream.elements, output.elements, home, public, result, path)
     extra = output.empty_paragraphs - upstream.empty_paragraphs
     if extra > 0:
         result.allow(STRAY_P, extra)
@@ -323,6 +329,7 @@ def compare_elements(
     home: Origin | None,
     public: str,
     result: Comparison,
+    path: str = "/",
 ) -> None:
     """Two element sequences: the same elements in the same places, attributes as intended."""
     keys_before = [(e.depth, e.name) for e in before]
@@ -330,7 +337,7 @@ def compare_elements(
     for op, a1, a2, b1, b2 in opcodes(keys_before, keys_after):
         if op == "equal":
             for one, other in zip(before[a1:a2], after[b1:b2], strict=True):
-                _compare_attrs(one, other, home, public, result)
+                _compare_attrs(one, other, home, public, result, path)
         else:
             result.fail(f"elements {op}: {_tags(before[a1:a2])} -> {_tags(after[b1:b2])}")
 
@@ -411,11 +418,19 @@ def _shown(element: Element) -> str:
 
 
 def _compare_attrs(
-    before: Element, after: Element, home: Origin | None, public: str, result: Comparison
+    before: Element,
+    after: Element,
+    home: Origin | None,
+    public: str,
+    result: Comparison,
+    path: str = "/",
 ) -> None:
     if before.attrs == after.attrs:
         return
     added = set(after.attrs) - set(before.attrs)
+    if f"{MARK}-word" in added:
+        result.allow(WORD_MARKED)
+        added.discard(f"{MARK}-word")
     if added == {"hidden", f"{MARK}-hidden"} or added == {f"{MARK}-hidden"}:
         result.allow(HIDDEN)
     elif added:
@@ -428,8 +443,10 @@ def _compare_attrs(
             if new is not None and home is not None and _points_home(name, new, home):
                 result.fail(f"<{before.name} {name}> still points upstream: {new[:100]!r}")
             continue
-        if name == "style" and ("font" in value.lower() or "line-height" in value.lower()):
+        if name == "style" and "--a11y-" in new and "--a11y-" not in value:
             result.allow(STYLE_SCALED)
+        elif loads(before.name.lower(), name) and resolve(path, value) == new:
+            result.allow(RESOLVED)
         elif before.name.lower() == "meta" and _declares_charset(name, before.attrs):
             result.allow(CHARSET_SAID)
         elif home is not None and _maps(name, value, new, home, public):
@@ -578,8 +595,21 @@ class Ours:
     nbytes: int
 
 
+_WORD_MARK: Final = re.compile(rf' {MARK}-word="\d+"')
+
+
 def split_ours(html: str) -> tuple[str, list[Ours]]:
-    """The page without the proxy's own elements, and those elements."""
+    """The page without the proxy's own elements and word marks, and those elements (the
+    marks counted as one of kind "word", of their total size)."""
+    marks = sum(len(match.group()) for match in _WORD_MARK.finditer(html))
+    html = _WORD_MARK.sub("", html)
+    rest, ours = _split_elements(html)
+    if marks:
+        ours.append(Ours("attribute", "word", marks))
+    return rest, ours
+
+
+def _split_elements(html: str) -> tuple[str, list[Ours]]:
     rest: list[str] = []
     ours: list[Ours] = []
     position = 0
