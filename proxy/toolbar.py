@@ -156,9 +156,11 @@ def return_link(lang: str, page_url: str = "") -> str:
     """The link at the end of the page that leads back to the toolbar. ``page_url`` is the
     page's own, for a page whose ``<base>`` would make a bare fragment point elsewhere."""
     code = language(lang)
+    back = LABELS[code].back
+    # A landmark of its own, as the toolbar is: nothing of the proxy's lies outside one.
     return (
-        f'<p id="{RETURN_ID}" {MARK}="return" lang="{code}">'
-        f'<a href="{escape(page_url)}#{TOOLBAR_ID}">{LABELS[code].back}</a></p>'
+        f'<nav id="{RETURN_ID}" {MARK}="return" aria-label="{back}" lang="{code}">'
+        f'<a href="{escape(page_url)}#{TOOLBAR_ID}">{back}</a></nav>'
     )
 
 

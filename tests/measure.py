@@ -136,6 +136,7 @@ TEXT_JS: Final = (
       opacity,
       outOfFlow,
       link: !!link,
+      capped: !!el.closest('[data-a11y-proxy-word]'),
       underlined: !!link && getComputedStyle(link).textDecorationLine.includes('underline'),
       display: style.display,
       width: el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
@@ -384,6 +385,9 @@ class Text:
     #: in the flow below the toolbar.
     out_of_flow: bool
     link: bool
+    #: It or an ancestor holds a word marked as long: its size may be kept within the room
+    #: that word has in the window (readable.css), never below the size the site gave.
+    capped: bool
     underlined: bool
     box: Box
 
@@ -436,6 +440,7 @@ def texts(raw: Iterable[dict[str, Any]]) -> list[Text]:
             opacity=item["opacity"],
             out_of_flow=item["outOfFlow"],
             link=item["link"],
+            capped=item.get("capped", False),
             underlined=item["underlined"],
             box=Box(**item["box"]),
         )
@@ -501,6 +506,8 @@ def size_ratios(normal: Sequence[Text], enlarged: Sequence[Text]) -> SizeReport:
             excused.append((ratio, "text of (almost) no size: hidden by its site"))
         elif original.size <= BROWSER_MINIMUM_PX and item.size > original.size:
             excused.append((ratio, "raised to the browser's minimum size in the normal version"))
+        elif item.capped and item.size >= original.size - 0.01:
+            excused.append((ratio, "a word too long for the window at the mode's size"))
         else:
             ratios.append(ratio)
     return SizeReport(ratios, excused, unmatched)

@@ -43,8 +43,11 @@ def looks(page: Page) -> dict[str, str | float]:
 
 
 def click(page: Page, label: str) -> None:
+    link = page.locator("#a11y-proxy-toolbar").get_by_role("link", name=label, exact=True)
+    if not link.is_visible():  # one of the settings behind the disclosure
+        page.locator("#a11y-proxy-toolbar summary").click()
     with page.expect_navigation():
-        page.get_by_role("link", name=label, exact=True).click()
+        link.click()
 
 
 def test_each_control_changes_the_page_and_the_mode_survives_navigation(
@@ -65,9 +68,8 @@ def test_each_control_changes_the_page_and_the_mode_survives_navigation(
     assert contrast_ratio(background, text) >= 7
     assert blue["size"] == original["size"]
     toolbar = page.locator("#a11y-proxy-toolbar")
-    assert (
-        toolbar.get_by_role("link", name="change to blue").get_attribute("aria-current") == "true"
-    )
+    blue_control = toolbar.get_by_role("link", name="change to blue", exact=True)
+    assert blue_control.get_attribute("aria-current") == "true"
 
     click(page, "large font")
     large = looks(page)
@@ -101,13 +103,21 @@ def test_a_mode_link_opened_in_a_fresh_browser_shows_and_remembers_the_mode(
     page = sender.new_page()
     page.goto(demo + "/statistics.html")
     click(page, "change to blue")
-    shared = page.get_by_role("link", name="link to this view").get_attribute("href")
-    assert shared is not None
+    # "Link to this view" shows the link as text, on a page that says what it is.
+    click(page, "link to this view")
+    field = page.get_by_label("The link")
+    shared = field.input_value()
+    assert shared == demo + "/_a11y/view/blue-100/statistics.html"
+    assert field.get_attribute("readonly") is not None
+    assert page.locator("h1").inner_text() == "Link to this view"
+    with page.expect_navigation():
+        page.get_by_role("link", name="Back to the page").click()
+    assert page.url == shared
     sender.close()
 
     fresh = browser.new_context(java_script_enabled=False)
     page = fresh.new_page()
-    page.goto(demo + shared)
+    page.goto(shared)
     assert parse_color(str(looks(page)["bg"]))[2] > 200
     cookies = {c["name"]: c for c in fresh.cookies()}
     assert cookies["a11y_mode"]["value"] == "blue-100"
@@ -123,18 +133,51 @@ def test_controls_are_keyboard_reachable_visibly_focused_and_big_enough(
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(demo + "/")
-    controls = page.locator("#a11y-proxy-toolbar a")
+    controls = page.locator("#a11y-proxy-toolbar .a11y-toolbar__control:visible")
+    assert controls.count() == 4  # the strip of three and the disclosure
+    page.locator("#a11y-proxy-toolbar summary").click()
+    controls = page.locator("#a11y-proxy-toolbar .a11y-toolbar__control:visible")
+    assert controls.count() == 7
     for index in range(controls.count()):
         box = controls.nth(index).bounding_box()
         assert box is not None and box["width"] >= 24 and box["height"] >= 24
-    page.keyboard.press("Tab")
-    focused = page.evaluate(
-        """() => { const a = document.activeElement; const s = getComputedStyle(a);
+    page.reload()
+    where = """() => { const a = document.activeElement; const s = getComputedStyle(a);
                    return {toolbar: !!a.closest('#a11y-proxy-toolbar'), style: s.outlineStyle,
                            width: parseFloat(s.outlineWidth)}; }"""
-    )
-    assert focused["toolbar"] and focused["style"] != "none" and focused["width"] >= 2
+    for _ in range(4):  # four Tab stops at most before the page's own content
+        page.keyboard.press("Tab")
+        focused = page.evaluate(where)
+        assert focused["toolbar"] and focused["style"] != "none" and focused["width"] >= 2
+    page.keyboard.press("Tab")
+    assert not page.evaluate(where)["toolbar"]
+    # From the end of the page, one link leads back to the controls.
+    page.locator("#a11y-proxy-return a").click()  # a fragment: no navigation
+    assert page.url.endswith("#a11y-proxy-toolbar")
+    page.keyboard.press("Tab")
+    assert page.evaluate(where)["toolbar"]
     context.close()
+
+
+def test_the_copy_button_copies_the_link_and_says_so(demo: str, browser: Browser) -> None:
+    """Where script runs, the share page's button copies the link; a screen reader hears it."""
+    context = browser.new_context()
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=demo)
+    page = context.new_page()
+    page.goto(demo + "/_a11y/share/bw-150/news/")
+    button = page.get_by_role("button", name="Copy the link")
+    button.click()
+    status = page.get_by_role("status")
+    status.filter(has_text="The link is copied.").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == demo + "/_a11y/view/bw-150/news/"
+    context.close()
+    # Without script, the button is not there to mislead: the link is text to select.
+    static = browser.new_context(java_script_enabled=False)
+    page = static.new_page()
+    page.goto(demo + "/_a11y/share/bw-150/news/")
+    assert not page.get_by_role("button", name="Copy the link").is_visible()
+    assert page.get_by_label("The link").input_value() == demo + "/_a11y/view/bw-150/news/"
+    static.close()
 
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
