@@ -379,3 +379,85 @@ def test_write_the_report() -> None:
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
     (path / "reading-report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# --- one URL per file, focus in the normal version ----------------------------------------------
+
+_ASSETS_PAGE: Final = (
+    "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Files</title>"
+    '<link rel=stylesheet href="../css/site.css"><script src="js/site.js" defer></script>'
+    '</head><body><h1>News</h1><p><img src="img/photo.svg" alt="A photo" width=40 height=40>'
+    '<img srcset="img/photo.svg 1x, img/photo.svg 2x" alt="The photo again"></p></body></html>'
+)
+
+
+def _assets_app() -> web.Application:
+    """A page that loads its files by relative links, and the files."""
+    files = {
+        "/news/item.html": ("text/html", _ASSETS_PAGE),
+        "/css/site.css": ("text/css", "h1 { font-size: 20px }"),
+        "/news/js/site.js": ("application/javascript", "void 0;"),
+        "/news/img/photo.svg": (
+            "image/svg+xml",
+            '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"/>',
+        ),
+    }
+
+    async def serve(request: web.Request) -> web.Response:
+        found = files.get(request.path)
+        if found is None:
+            raise web.HTTPNotFound()
+        return web.Response(text=found[1], content_type=found[0])
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", serve)
+    return app
+
+
+def test_a_mode_link_loads_the_pages_files_from_the_same_urls(browser: Browser) -> None:
+    """A browser fetches each picture, script and stylesheet once, whatever mode it reads in."""
+    with (
+        Upstreams(_assets_app()) as upstreams,
+        running_proxy(free_port(), ["--upstream", upstreams.origins[0], "--workers", "1"]) as proxy,
+    ):
+        context = browser.new_context()
+        page = context.new_page()
+
+        seen: list[str] = []
+        page.on("request", lambda request: seen.append(request.url))
+
+        def loaded(url: str) -> set[str]:
+            seen.clear()
+            page.goto(url, wait_until="load")
+            return {u for u in seen if "/_a11y/" not in u and not u.endswith(".html")}
+
+        plain = loaded(proxy + "/news/item.html")
+        assert plain == {
+            proxy + "/css/site.css",
+            proxy + "/news/js/site.js",
+            proxy + "/news/img/photo.svg",
+        }
+        for token in ("blue-150", "bw-200"):
+            assert loaded(f"{proxy}/_a11y/view/{token}/news/item.html") == plain, token
+        context.close()
+
+
+def test_focus_shows_in_the_normal_version_on_a_page_that_hides_it(
+    origins: dict[str, tuple[str, str]], browser: Browser
+) -> None:
+    """The site's look, and a focus indicator a keyboard user sees (the page sets outline: 0)."""
+    _, proxy = origins["layouts"]
+    context = browser.new_context(java_script_enabled=False, **VIEWPORTS["desktop"])
+    page = context.new_page()
+    page.goto(f"{proxy}/_a11y/view/default-100/patterns-en.html")
+    for _ in range(5):  # past the toolbar, onto the page's own links
+        page.keyboard.press("Tab")
+    focused = page.evaluate(
+        """() => { const a = document.activeElement; const s = getComputedStyle(a);
+                   return {ours: !!a.closest('[data-a11y-proxy]'), style: s.outlineStyle,
+                           width: parseFloat(s.outlineWidth), ring: s.boxShadow}; }"""
+    )
+    assert not focused["ours"]
+    assert focused["style"] == "solid" and focused["width"] >= 2
+    assert focused["ring"] != "none"
+    context.close()
