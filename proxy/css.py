@@ -1,4 +1,16 @@
-"""Upstream CSS in, CSS whose font sizes follow ``--a11y-scale`` out.
+"""Upstream CSS in, CSS whose sizes and boxes follow the reading modes out.
+
+Besides the font sizes below, four things follow custom properties the modes set, and are
+themselves with no mode on:
+
+- ``height``, ``min-height``, ``max-height`` in absolute units grow with the text (a box of a
+  fixed px height held text of the original size);
+- ``font-size`` is kept within ``--a11y-room``, the room an element's longest word has in the
+  window (set by the modes on elements the rewriter marks), never below the site's size;
+- in a rule that pins its box (``position: fixed`` or ``sticky``) the position follows
+  ``--a11y-fixed``/``--a11y-sticky`` and ``top`` adds ``--a11y-shift`` (room for the toolbar);
+- every ``background`` says in ``--a11y-paint`` whether it paints the box (the themes paint
+  only those), and a column's width in % follows ``--a11y-flow-width``.
 
 The large-font mode sets ``:root { --a11y-scale: 1.5 }``. Every size this module
 rewrites becomes ``calc(<size> * var(--a11y-scale, 1))``, so a px-based site grows
@@ -132,7 +144,7 @@ _SIZED_PROPERTIES: Final = frozenset({"font-size", "font", "line-height"})
 # Heights of boxes: a box sized in px for the text it holds must grow with that text.
 _HEIGHTS: Final = frozenset({"height", "min-height", "max-height"})
 # A rule whose source holds neither word cannot set a size: skip parsing its block.
-_MAY_SET_SIZE: Final = re.compile("font|height|position|background|width", re.IGNORECASE)
+_MAY_SET_SIZE: Final = re.compile("font|height|position|background|width|top", re.IGNORECASE)
 # tinycss2 counts these as one line break each when it numbers lines.
 _LINE_BREAK: Final = re.compile("\r\n|[\r\n\f]")
 # Characters after which the inserted "calc(" cannot merge into the previous token.
@@ -269,7 +281,7 @@ _CLOSING: Final = {"{": "}", "(": ")", "[": "]"}
 # A rule sets a size only with one of these declarations (an escape may spell one): stricter
 # than _MAY_SET_SIZE, which font-family and @font-face match too.
 _DECLARES_SIZE: Final = re.compile(
-    r"font(?:-size)?\s*(?::|/\*)|height|position|background|width|\\", re.IGNORECASE
+    r"font(?:-size)?\s*(?::|/\*)|height|position|background|width|top|\\", re.IGNORECASE
 )
 # In an unquoted url( argument, what would nest differently if it were not a URL token after all.
 _NOT_PLAIN_URL: Final = re.compile(r"""[{}()\[\]"'\\]|/\*""")
@@ -514,12 +526,17 @@ class _Scan:
         painted = any(item.type == "declaration" and item.lower_name == PAINT_VAR for item in items)
         for item, item_bound in self._with_bounds(items, bound):
             if item.type == "declaration":
-                if pinned and item.lower_name in ("position", "top"):
-                    sized = self._pin(item, item_bound)
-                elif item.lower_name in _BACKGROUNDS:
+                name = item.lower_name
+                if name in _PLACED:
+                    rewrite = pinned and name in ("position", "top")
+                    rewrite = rewrite or (name == "width" and flowing)
+                    sized = self._placed(item, item_bound) if rewrite else None
+                    # The companion repeats every one, rewritten or not: a copy of an earlier
+                    # rule's must not win over a later rule's as written ("position: static"
+                    # in a media query, say).
+                    sized = sized or self._as_written(item, item_bound)
+                elif name in _BACKGROUNDS:
                     sized = None if painted else self._paint(item)
-                elif item.lower_name == "width":
-                    sized = self._column(item, item_bound) if flowing else None
                 else:
                     sized = self._declaration(item, item_bound, root)
                 if sized is not None:
@@ -627,6 +644,21 @@ class _Scan:
             return None
         return _Sized(((PAINT_VAR, value),), declaration.important)
 
+    def _placed(self, declaration: _Node, bound: int) -> _Sized | None:
+        if declaration.lower_name == "width":
+            return self._column(declaration, bound)
+        return self._pin(declaration, bound)
+
+    def _as_written(self, declaration: _Node, bound: int) -> _Sized | None:
+        """A declaration for the companion as the page wrote it."""
+        if not self.overrides:
+            return None
+        tokens = self._significant_with_bounds(declaration.value, bound)
+        text = self._value_text(tokens, None) if tokens else None
+        if text is None:
+            return None
+        return _Sized(((declaration.lower_name, text),), declaration.important)
+
     def _column(self, declaration: _Node, bound: int) -> _Sized | None:
         """A width in %, the mark of a column side by side with others: the reading modes
         let it go on small screens (--a11y-flow-width: auto), where columns go under
@@ -657,6 +689,8 @@ class _Scan:
             return None
         token, token_bound = tokens[0]
         if declaration.lower_name == "position":
+            if token.type != "ident" or token.lower_value not in _PINNED:
+                return None  # another position in the same rule (-webkit-sticky, say)
             keyword: str = token.lower_value
             edit = self._replace(token, token_bound, f"var({_PINNED[keyword]}, {keyword})")
         elif token.type == "number" and token.value == 0:  # calc() wants a length
@@ -809,6 +843,8 @@ def _is_root_compound(tokens: list[_Node]) -> bool:
 PAINT_VAR: Final = "--a11y-paint"
 _THEME_BACKGROUND: Final = "--a11y-bg"
 _BACKGROUNDS: Final = frozenset({"background", "background-color"})
+# Declarations that place a box, rewritten in some rules (see ``_Scan.block``).
+_PLACED: Final = frozenset({"position", "top", "width"})
 #: What a column's width in % becomes (see ``_Scan._column``).
 FLOW_WIDTH_VAR: Final = "--a11y-flow-width"
 #: What ``position: fixed`` and ``sticky`` become: the reading modes set these on small
@@ -819,13 +855,17 @@ SHIFT_VAR: Final = "--a11y-shift"
 
 
 def _position(items: Sequence[_Node]) -> str:
-    """The ``position`` a rule's declarations give its box ("" when they give none)."""
-    position = ""
+    """The ``position`` a rule's declarations give its box ("" when they give none): the last
+    one, or the last ``!important`` one if any is."""
+    position, important = "", False
     for item in items:
         if item.type == "declaration" and item.lower_name == "position":
+            if important and not item.important:
+                continue
             values = _significant(item.value)
             single = len(values) == 1 and values[0].type == "ident"
             position = values[0].lower_value if single else "other"
+            important = important or bool(item.important)
     return position
 
 

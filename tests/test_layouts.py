@@ -167,7 +167,7 @@ def _cases() -> Iterator[Any]:
         yield pytest.param(path, NARROW, id=f"{path}-320")
 
 
-@pytest.mark.parametrize(("path", "options"), _cases())
+@pytest.mark.parametrize(("path", "options"), list(_cases()))
 def test_original_does_not_scroll_sideways(
     browser: Browser, origin: str, path: str, options: dict[str, Any]
 ) -> None:
