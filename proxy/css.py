@@ -13,7 +13,8 @@ themselves with no mode on:
   only those), and a column's width in % follows ``--a11y-flow-width``.
 
 The large-font mode sets ``:root { --a11y-scale: 1.5 }``. Every size this module
-rewrites becomes ``calc(<size> * var(--a11y-scale, 1))``, so a px-based site grows
+multiplies becomes ``calc(<size> * var(--a11y-scale, 1))`` (a font size within
+``min(..., max(<size>, var(--a11y-room, 1e4px)))``), so a px-based site grows
 while its headings stay larger than its body text. Without the mode the variable is
 unset, the fallback 1 applies and the page renders exactly as before.
 
@@ -26,10 +27,11 @@ What is scaled:
 - The absolute-size keywords ``xx-small`` .. ``xxx-large`` become Chromium's
   defaults at medium = 16px (9, 10, 13, 16, 18, 24, 32, 48px), then are wrapped.
 - Relative values (em, %, rem, ex, ch, ``larger``, ``smaller``, CSS-wide keywords,
-  a lone ``var()``, ``0``) are left alone: they follow a parent that is scaled
-  already. The exception is a rule whose selector list holds only root selectors
-  (``html``, ``:root``): there font-relative units and % refer to the browser
-  default, so they are wrapped too.
+  a lone ``var()``, ``0``) are not multiplied: they follow a parent that is scaled
+  already. Those but ``1em`` and ``100%`` (the parent's own size) are kept within the
+  room of item two above: ``min(X, max(X / scale, room))``. The exception is a rule
+  whose selector list holds only root selectors (``html``, ``:root``): there
+  font-relative units and % refer to the browser default, so they are multiplied too.
 - In the ``font`` shorthand the size component (after optional style, variant,
   weight and stretch) is wrapped in place, and so is an absolute ``/line-height``;
   system fonts (``caption``, ``menu``, ...) and shorthands that need ``var()``
