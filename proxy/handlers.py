@@ -288,7 +288,7 @@ class Proxy:
         outgoing: CIMultiDict[str] | None = None
         key = self.cache.plain_key(target)
         if key is None:
-            outgoing = self._upstream_headers(request)
+            outgoing = self._cacheable_headers(request)
             key = self.cache.key(target, outgoing)
         entry = self.cache.get(key) if key is not None else None
         private = _private(request)
@@ -298,7 +298,7 @@ class Proxy:
         if entry is not None and key is not None and not entry.freshness.needs_revalidation(now):
             return self._serve(request, entry, key, target, mode, via_link, now)
         if outgoing is None:
-            outgoing = self._upstream_headers(request)
+            outgoing = self._cacheable_headers(request)
         if entry is not None and key is not None:
             if entry.freshness.may_serve_stale_while_revalidate(now):
                 self._revalidate_behind(target, outgoing, key, entry)
@@ -397,6 +397,21 @@ class Proxy:
         outgoing[hdrs.ACCEPT_ENCODING] = codings.offer_upstream(
             request.headers.get(hdrs.ACCEPT_ENCODING)
         )
+        return outgoing
+
+    def _cacheable_headers(self, request: web.Request) -> CIMultiDict[str]:
+        """The upstream request for a GET or HEAD, which may be answered with a page.
+
+        A page is rewritten whole, so a Range is no use to it: a browser loading a page or
+        a stylesheet (its Accept names the type) asks the upstream without one, not for a
+        206 first and the whole page after it. Anyone else (a media player, a download:
+        ``*/*``) keeps the Range; if a page comes back in part all the same, it is asked
+        for again, whole (see :meth:`_fetch`).
+        """
+        outgoing = self._upstream_headers(request)
+        if headers.accepts(request.headers, _REWRITTEN_TYPES):
+            outgoing.popall(hdrs.RANGE, None)
+            outgoing.popall(hdrs.IF_RANGE, None)
         return outgoing
 
     async def _fetch(

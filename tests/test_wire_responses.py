@@ -313,6 +313,39 @@ async def test_range_on_a_page_gets_the_whole_rewritten_page(
     assert "Range" not in upstream.seen[-1].headers
 
 
+# What browsers send as Accept when they load a page and a stylesheet.
+NAVIGATION = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+STYLESHEET = "text/css,*/*;q=0.1"
+
+
+@pytest.mark.parametrize(
+    ("name", "accept", "content"),
+    [
+        ("page.html", NAVIGATION, html_page(f"<p>{TEXT}</p>")),
+        ("site.css", STYLESHEET, "p { font-size: 14px }\n" * 10),
+    ],
+    ids=["page", "stylesheet"],
+)
+async def test_a_range_request_for_a_page_goes_upstream_once(
+    upstream: Upstream,
+    start_proxy: ProxyFactory,
+    files: Path,
+    name: str,
+    accept: str,
+    content: str,
+) -> None:
+    (files / name).write_text(content, encoding="utf-8")
+    client = await start_proxy(upstream, cache_bytes=0)  # each request is a miss
+    for ask in ({"Range": "bytes=0-9"}, {"Range": "bytes=5-", "If-Range": '"any"'}):
+        response = await client.get(f"/files/{name}", headers={"Accept": accept, **ask})
+        assert response.status == 200 and "Content-Range" not in response.headers
+        assert len(await response.read()) > 20  # the whole page, rewritten
+    # Asked for whole at once: not a 206 first and the page after it.
+    assert upstream.hits(f"/files/{name}") == 2
+    for seen in upstream.seen:
+        assert "Range" not in seen.headers and "If-Range" not in seen.headers
+
+
 async def test_range_on_a_file_is_relayed_and_the_206_passes_through(
     upstream: Upstream, start_proxy: ProxyFactory, files: Path
 ) -> None:
@@ -321,7 +354,11 @@ async def test_range_on_a_file_is_relayed_and_the_206_passes_through(
     client = await start_proxy(upstream)
     whole = await client.get("/files/data.bin")
     etag = whole.headers["ETag"]
-    for headers in ({"Range": "bytes=100-199"}, {"Range": "bytes=100-199", "If-Range": etag}):
+    for headers in (
+        {"Range": "bytes=100-199"},
+        {"Range": "bytes=100-199", "If-Range": etag},
+        {"Range": "bytes=100-199", "Accept": "video/webm,video/ogg,video/*;q=0.9,*/*;q=0.5"},
+    ):
         response = await client.get("/files/data.bin", headers=headers)
         assert response.status == 206
         assert response.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
