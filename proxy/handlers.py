@@ -62,21 +62,25 @@ from proxy.upstream import RequestBody, Upstream, read_limited
 
 log = logging.getLogger(__name__)
 
-# Fields of the upstream response that describe its bytes, not the rewritten page.
-_REPRESENTATION: Final = frozenset(
+#: Upstream response fields that rewriting makes false: they describe the site's bytes, not
+#: the page the reader gets, so a rewritten page never carries them (the proxy writes its own
+#: where one is needed). Every other end-to-end field stays as the site sent it: Cache-Control,
+#: Expires, Content-Language, Content-Disposition, Content-Location, Link, the site's own.
+#: A relayed response keeps them all: its bytes are the site's.
+MADE_FALSE_BY_REWRITING: Final = frozenset(
     {
-        "content-length",
-        "content-encoding",
-        "content-type",
-        "content-md5",
+        "content-length",  # the site's length; the proxy frames its own
+        "content-encoding",  # the site's coding; the page goes in the browser's
+        "content-type",  # the page goes as UTF-8, and says so
+        "content-md5",  # digests of the site's bytes
         "digest",
         "content-digest",
         "repr-digest",
-        "etag",
-        "last-modified",
-        "accept-ranges",
-        "content-range",
-        "vary",
+        "etag",  # the proxy's own validator, per mode, stands in
+        "last-modified",  # a new tuning changes the page while the site's date stays
+        "accept-ranges",  # a page is never served in part: Range gets it whole
+        "content-range",  # a part of the site's bytes: a 206 is relayed, never rewritten
+        "vary",  # the site's, and Accept-Encoding and Cookie besides
     }
 )
 _CHUNK: Final = 64 * 1024
@@ -631,7 +635,7 @@ class Proxy:
 
     def _variant_headers(self, entry: Entry, etag: str, via_link: bool) -> CIMultiDictProxy[str]:
         out = self._browser_headers(entry.headers)
-        for name in _REPRESENTATION:
+        for name in MADE_FALSE_BY_REWRITING:
             out.popall(name, None)
         kind = "text/css" if entry.stylesheet else "text/html"
         out[hdrs.CONTENT_TYPE] = f"{kind}; charset=utf-8"
