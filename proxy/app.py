@@ -46,6 +46,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             yield
         finally:
             await proxy.flight.aclose()
+            await proxy.making.aclose()
             await upstream.close()
             pool.close()
 

@@ -55,7 +55,7 @@ from proxy.errors import (
     UpstreamError,
 )
 from proxy.modes import COOKIE_NAME, DEFAULT, Mode
-from proxy.pagecache import Entry, Key, PageCache, Variant
+from proxy.pagecache import Entry, Key, Made, PageCache, Variant, made_from
 from proxy.pool import RewriteFailed, RewritePool
 from proxy.rewrite import Page
 from proxy.upstream import RequestBody, Upstream, read_limited
@@ -175,9 +175,14 @@ class Proxy:
         self.clock = clock
         self.links = siterules.links(settings)
         self.flight: SingleFlight[tuple[object, ...], Fetched] = SingleFlight()
+        #: Rewrites running, by what they are made from: concurrent misses with the same
+        #: bytes under different URLs wait for one.
+        self.making: SingleFlight[Made, Page | None] = SingleFlight()
         self._revalidating: set[asyncio.Task[None]] = set()
         #: Stored pages confirmed by a 304, for the statistics.
         self.revalidations = 0
+        #: Pages and stylesheets not rewritten again: the same bytes came for another URL.
+        self.reused_rewrites = 0
 
     # -- routing -------------------------------------------------------------------------
 
@@ -214,7 +219,11 @@ class Proxy:
     def _stats(self) -> web.Response:
         """Cache statistics for operators, as JSON."""
         stats = self.cache.stats()
-        body = {"revalidations": self.revalidations, **(asdict(stats) if stats else {})}
+        body = {
+            "revalidations": self.revalidations,
+            "rewrites_reused": self.reused_rewrites,
+            **(asdict(stats) if stats else {}),
+        }
         return web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})
 
     def _stylesheet(self, name: str, *, remember: bool) -> web.Response:
@@ -469,18 +478,8 @@ class Proxy:
             log.info("relaying %s unrewritten: larger than --max-html-bytes", response.url.raw_path)
             return Relay(response, raw)
         upstream_headers = CIMultiDict(response.headers)
-        # Decoded in the rewrite pool, up to the same limit: --max-html-bytes bounds the page
-        # as sent and as decoded, so a small body that inflates to gigabytes is relayed as is.
-        coding = response.headers.get(hdrs.CONTENT_ENCODING)
-        limit = self.settings.max_html_bytes
         try:
-            if kind == "css":
-                css = await self.pool.restyle(raw, response.charset, coding, limit)
-                page: Page | None = Page((css, b"", b""), False, "", True)
-            else:
-                page = await self.pool.rewrite(
-                    raw, response.charset, response.url.raw_path, coding, limit
-                )
+            page = await self._page(kind, raw, response)
         except codings.TooLarge:
             log.info(
                 "relaying %s unrewritten: larger than --max-html-bytes once decoded",
@@ -499,6 +498,36 @@ class Proxy:
             return Relay(response, raw, complete=True)
         freshness = Freshness.of(upstream_headers, request_time, self.clock())
         return Entry(page, response.status, upstream_headers, freshness, kind == "css")
+
+    async def _page(self, kind: str, raw: bytes, response: aiohttp.ClientResponse) -> Page | None:
+        """``raw`` rewritten, made once for every request that brings the same bytes to
+        rewrite the same way, together or one after another: a cache-busting query string
+        (``?fbclid=...``) costs a fetch and a hash, not a parse."""
+        coding = response.headers.get(hdrs.CONTENT_ENCODING)
+        path = response.url.raw_path
+        made = (
+            made_from(raw, kind, response.charset, coding, path, self.pool.rules)
+            if kind == "html"
+            else made_from(raw, kind, response.charset, coding)
+        )
+        page = self.cache.made(made)
+        if page is not None:
+            self.reused_rewrites += 1
+            return page
+        return await self.making.run(made, lambda: self._make(made, raw, path))
+
+    async def _make(self, made: Made, raw: bytes, path: str) -> Page | None:
+        # Decoded in the rewrite pool, up to the same limit: --max-html-bytes bounds the page
+        # as sent and as decoded, so a small body that inflates to gigabytes is relayed as is.
+        limit = self.settings.max_html_bytes
+        if made.kind == "css":
+            css = await self.pool.restyle(raw, made.charset, made.coding, limit)
+            page: Page | None = Page((css, b"", b""), False, "", True)
+        else:
+            page = await self.pool.rewrite(raw, made.charset, path, made.coding, limit)
+        if page is not None:
+            self.cache.remember(made, page)
+        return page
 
     def _rewritable(self, response: aiohttp.ClientResponse) -> str | None:
         """ "html" or "css" when the proxy rewrites this response, else None."""

@@ -249,6 +249,11 @@ class CacheCollector(Collector):
             "Stored pages the upstream confirmed with 304 Not Modified",
             value=proxy.revalidations,
         )
+        yield CounterMetricFamily(
+            f"{_NAMESPACE}_cache_rewrites_reused",
+            "Pages and stylesheets not rewritten again: the same bytes came for another URL",
+            value=proxy.reused_rewrites,
+        )
         yield GaugeMetricFamily(
             f"{_NAMESPACE}_cache_bytes", "Bytes the stored pages take", value=now["bytes_held"]
         )

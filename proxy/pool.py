@@ -100,6 +100,11 @@ class RewritePool:
             log.exception("rewriting failed")
             raise RewriteFailed(f"the rewriter failed: {exc!r}"[:200]) from exc
 
+    @property
+    def rules(self) -> Rules:
+        """The rules every rewrite follows now."""
+        return self._rules
+
     def use_rules(self, rules: Rules) -> None:
         """Rules for every rewrite from now on (a reload of the site tuning); rules travel
         with each call, so worker processes need no restart."""
