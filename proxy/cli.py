@@ -215,6 +215,14 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "processes that rewrite pages; 0 uses a thread (default: %(default)s)",
     ),
     (
+        "rewrite-queue",
+        "N",
+        count,
+        "8",
+        "pages that may wait for a free rewrite worker; past that a page is relayed "
+        "unrewritten at once, not stored (default: %(default)s)",
+    ),
+    (
         "workers",
         "N",
         positive_int,
@@ -321,6 +329,7 @@ def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]
         cache_entry_bytes=int(str(values["cache-entry-bytes"])),
         max_html_bytes=int(str(values["max-html-bytes"])),
         rewrite_processes=int(str(values["rewrite-processes"])),
+        rewrite_queue=int(str(values["rewrite-queue"])),
         max_body_bytes=int(str(values["max-body-bytes"])),
         trusted_proxies=trusted if isinstance(trusted, tuple) else (),
         operator_addresses=operators if isinstance(operators, tuple) else (),

@@ -99,6 +99,9 @@ class Settings:
     operator_addresses: tuple[Network, ...] = LOOPBACK
     #: Processes that rewrite pages; 0 rewrites on a thread (for tests and tiny setups).
     rewrite_processes: int = 1
+    #: Pages that may wait for a free rewrite worker; one more is relayed unrewritten at once,
+    #: so a miss never waits behind a long queue of others.
+    rewrite_queue: int = 8
     #: Selectors of the site's own "visually impaired version" widgets, hidden by the proxy.
     hidden_selectors: tuple[str, ...] = field(
         default=(".bvi-open", ".bvi-panel", "[data-bvi]", ".bvi-link", "#bvi-panel")
@@ -133,6 +136,8 @@ class Settings:
             raise SettingsError("--max-html-bytes", self.max_html_bytes, "must be positive")
         if self.rewrite_processes < 0:
             raise SettingsError("--rewrite-processes", self.rewrite_processes, "must be >= 0")
+        if self.rewrite_queue < 0:
+            raise SettingsError("--rewrite-queue", self.rewrite_queue, "must be >= 0")
         if self.max_body_bytes <= 0:
             raise SettingsError("--max-body-bytes", self.max_body_bytes, "must be positive")
         for option, networks in (

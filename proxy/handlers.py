@@ -56,7 +56,7 @@ from proxy.errors import (
 )
 from proxy.modes import COOKIE_NAME, DEFAULT, Mode
 from proxy.pagecache import Entry, Key, Made, PageCache, Variant, made_from
-from proxy.pool import RewriteFailed, RewritePool
+from proxy.pool import QueueFull, RewriteFailed, RewritePool
 from proxy.rewrite import Page
 from proxy.upstream import RequestBody, Upstream, read_limited
 
@@ -102,11 +102,16 @@ def _negotiate(accept_encoding: str) -> str | None:
 
 @dataclass(slots=True)
 class Relay:
-    """An upstream response to pass on as it is, after ``head``, the part already read."""
+    """An upstream response to pass on as it is, after ``head``, the part already read.
+
+    ``transient``: relayed unrewritten only because of the moment (the rewrite queue was
+    full), so no browser or cache in between may keep it in place of the rewritten page.
+    """
 
     response: aiohttp.ClientResponse
     head: bytes = b""
     complete: bool = False
+    transient: bool = False
 
 
 @dataclass(slots=True)
@@ -492,6 +497,11 @@ class Proxy:
             # Nothing is lost: the reader gets the page as the site sent it.
             log.warning("relaying %s unrewritten: %s", response.url.raw_path, exc)
             return Relay(response, raw, complete=True)
+        except QueueFull:
+            # The reader gets the page now, as the site sent it, rather than wait behind
+            # every other miss; counted in a11y_proxy_rewrite_overflow_total.
+            log.debug("relaying %s unrewritten: the rewrite queue is full", response.url.raw_path)
+            return Relay(response, raw, complete=True, transient=True)
         if page is None:
             # Unknown charset, past the rewriter's limits, or cut off inside a script.
             log.info("relaying %s unrewritten: not rewritable", response.url.raw_path)
@@ -709,6 +719,8 @@ class Proxy:
             out = self._browser_headers(upstream.headers)
             if via_link and hdrs.LOCATION in out:
                 out[hdrs.LOCATION] = self._keep_view(out[hdrs.LOCATION], mode)
+            if relay.transient:
+                out[hdrs.CACHE_CONTROL] = "no-store"
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             response.headers.extend(out)
             if hdrs.CONTENT_LENGTH not in out and request.method != hdrs.METH_HEAD:
