@@ -145,6 +145,14 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "give up when the upstream is silent this long: 504 (default: %(default)s)",
     ),
     (
+        "page-timeout",
+        "SECONDS",
+        positive_float,
+        "5",
+        "a page not arrived whole this long after its head is relayed as it comes, "
+        "unrewritten (default: %(default)s)",
+    ),
+    (
         "header-timeout",
         "SECONDS",
         positive_float,
@@ -323,6 +331,7 @@ def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]
         prefix=str(values["prefix"]),
         connect_timeout=float(str(values["connect-timeout"])),
         read_timeout=float(str(values["read-timeout"])),
+        page_timeout=float(str(values["page-timeout"])),
         header_timeout=float(str(values["header-timeout"])),
         keepalive_timeout=float(str(values["keepalive-timeout"])),
         cache_bytes=int(str(values["cache-bytes"])),

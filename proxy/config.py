@@ -79,6 +79,9 @@ class Settings:
     prefix: str = DEFAULT_PREFIX
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    #: A page (HTML or CSS) has this long from its head to arrive whole and be rewritten;
+    #: past it, what came is relayed and the rest streamed as it comes, unrewritten.
+    page_timeout: float = 5.0
     #: A browser has this long from the first byte of a request head to its end (nginx's
     #: client_header_timeout), so a head sent a byte at a time cannot hold a connection.
     header_timeout: float = 10.0
@@ -125,6 +128,7 @@ class Settings:
         for option, value in (
             ("--connect-timeout", self.connect_timeout),
             ("--read-timeout", self.read_timeout),
+            ("--page-timeout", self.page_timeout),
             ("--header-timeout", self.header_timeout),
             ("--keepalive-timeout", self.keepalive_timeout),
         ):

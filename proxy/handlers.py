@@ -58,7 +58,7 @@ from proxy.modes import COOKIE_NAME, DEFAULT, Mode
 from proxy.pagecache import Entry, Key, Made, PageCache, Variant, made_from
 from proxy.pool import QueueFull, RewriteFailed, RewritePool
 from proxy.rewrite import Page
-from proxy.upstream import RequestBody, Upstream, read_limited
+from proxy.upstream import Cut, RequestBody, Upstream, read_limited
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,8 @@ class Relay:
     """An upstream response to pass on as it is, after ``head``, the part already read.
 
     ``transient``: relayed unrewritten only because of the moment (the rewrite queue was
-    full), so no browser or cache in between may keep it in place of the rewritten page.
+    full, the page came slowly), so no browser or cache in between may keep it in place of
+    the rewritten page.
     """
 
     response: aiohttp.ClientResponse
@@ -478,10 +479,13 @@ class Proxy:
         kind = self._rewritable(response)
         if kind is None:
             return Relay(response)
-        raw, complete = await read_limited(response, self.settings.max_html_bytes)
-        if not complete:
-            log.info("relaying %s unrewritten: larger than --max-html-bytes", response.url.raw_path)
-            return Relay(response, raw)
+        settings = self.settings
+        raw, cut = await read_limited(response, settings.max_html_bytes, settings.page_timeout)
+        if cut is not None:
+            # Too large: always relayed. Too slow: the reader gets what came so far now, and
+            # the rest as it comes, rather than nothing until the last byte.
+            log.info("relaying %s unrewritten: %s", response.url.raw_path, cut.value)
+            return Relay(response, raw, transient=cut is Cut.SLOW)
         upstream_headers = CIMultiDict(response.headers)
         try:
             page = await self._page(kind, raw, response)

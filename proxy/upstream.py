@@ -7,6 +7,8 @@ can point a request at another host.
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -233,25 +235,40 @@ def failure(exc: BaseException, body: RequestBody | None = None) -> ProxyError:
     return UpstreamUnreachable(str(exc))  # refused, reset, DNS, disconnected
 
 
-async def read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """The body read up to ``limit`` bytes, and whether that was all of it.
+class Cut(enum.Enum):
+    """Why a body was not read whole: it is to be relayed as it comes."""
+
+    LARGE = "larger than --max-html-bytes"
+    SLOW = "not whole within --page-timeout"
+
+
+async def read_limited(
+    response: aiohttp.ClientResponse, limit: int, seconds: float | None = None
+) -> tuple[bytes, Cut | None]:
+    """The body read up to ``limit`` bytes and for up to ``seconds``: what came, and why it
+    is not all of it (None: it is).
 
     A body cut short, or one the upstream lied about, is UpstreamBroken; silence longer than
-    the read timeout is UpstreamTimeout.
+    the read timeout is UpstreamTimeout. A body that comes, but slowly, is not an error: it
+    is cut at ``seconds`` (SLOW) for the rest to be relayed as it comes.
     """
     length = response.content_length
     if length is not None and length > limit:
-        return b"", False
+        return b"", Cut.LARGE
     chunks: list[bytes] = []
     size = 0
+    deadline = asyncio.timeout(seconds)
     try:
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return b"".join(chunks), False
+        async with deadline:
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    return b"".join(chunks), Cut.LARGE
     except TimeoutError as exc:
+        if deadline.expired():
+            return b"".join(chunks), Cut.SLOW
         raise UpstreamTimeout(str(exc)) from exc
     except aiohttp.ClientError as exc:
         raise UpstreamBroken(f"upstream broke off the body: {exc}") from exc
-    return b"".join(chunks), True
+    return b"".join(chunks), None
