@@ -50,7 +50,8 @@ class Made(NamedTuple):
 
 # Bookkeeping per entry beyond its bodies: headers, dicts, objects. An estimate, on purpose high.
 _OVERHEAD: Final = 2048
-#: Pages remembered by what they were made from take up to this share of --cache-bytes.
+#: Pages remembered by what they were made from take this share of --cache-bytes; entries
+#: the rest.
 MADE_SHARE: Final = 4
 
 
@@ -135,13 +136,15 @@ class PageCache:
         self, max_bytes: int, max_entry_bytes: int, clock: Callable[[], float] = time.time
     ) -> None:
         self.clock = clock
+        # Pages kept by what they were made from take their share out of the same budget.
+        made_bytes = max_bytes // MADE_SHARE
+        store_bytes = max_bytes - made_bytes
         self._store: PageStore[Entry] | None = (
-            PageStore(max_bytes, max_entry_bytes=min(max_entry_bytes, max_bytes), clock=clock)
-            if max_bytes > 0
+            PageStore(store_bytes, max_entry_bytes=min(max_entry_bytes, store_bytes), clock=clock)
+            if store_bytes > 0
             else None
         )
         self._vary: dict[str, tuple[str, ...]] = {}
-        made_bytes = max_bytes // MADE_SHARE
         self._made: LRUCache[Made, Page] | None = (
             LRUCache(made_bytes, getsizeof=_page_bytes) if made_bytes > 0 else None
         )
