@@ -528,9 +528,9 @@ class Proxy:
         if page is not None:
             self.reused_rewrites += 1
             return page
-        return await self.making.run(made, lambda: self._make(made, raw, path))
+        return await self.making.run(made, lambda: self._make(made, raw))
 
-    async def _make(self, made: Made, raw: bytes, path: str) -> Page | None:
+    async def _make(self, made: Made, raw: bytes) -> Page | None:
         # Decoded in the rewrite pool, up to the same limit: --max-html-bytes bounds the page
         # as sent and as decoded, so a small body that inflates to gigabytes is relayed as is.
         limit = self.settings.max_html_bytes
@@ -538,7 +538,7 @@ class Proxy:
             css = await self.pool.restyle(raw, made.charset, made.coding, limit)
             page: Page | None = Page((css, b"", b""), False, "", True)
         else:
-            page = await self.pool.rewrite(raw, made.charset, path, made.coding, limit)
+            page = await self.pool.rewrite(raw, made.charset, made.path, made.coding, limit)
         if page is not None:
             self.cache.remember(made, page)
         return page

@@ -11,9 +11,9 @@ the serving process is gone, even one killed with SIGKILL, so none is left behin
 
 The queue is bounded: ``queue`` pages may wait for a free worker, and one more is turned away
 at once (:class:`QueueFull`), for the caller to relay as the site sent it. Without a bound,
-a burst of misses (a crawler, a link shared widely with ``?fbclid=``) made every later miss
-wait for all before it, many seconds; stored pages never come here, so they are served the
-while.
+a burst of misses (a crawler walking the archive, a new page linked from everywhere) made
+every later miss wait for all before it, many seconds; stored pages never come here, so they
+are served the while.
 
 A page is decoded (gzip, br, ...) where it is rewritten, and not before: decoding a large page
 takes time the event loop cannot spare; the compressed bytes, the smaller form, are what crosses

@@ -1,4 +1,4 @@
-"""The one upstream site: its client session, the requests sent to it, and its failures.
+"""The one upstream site: its client sessions, the requests sent to it, and its failures.
 
 The upstream URL is the configured origin plus the request's own path and query, taken from the
 raw request target; nothing the client sends (Host, an absolute-form target, the path's shape)
