@@ -37,7 +37,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     requestid.install(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        pool = MeasuredPool(rules, settings.rewrite_processes, metrics)
+        pool = MeasuredPool(rules, settings.rewrite_processes, settings.rewrite_queue, metrics)
         await upstream.open()
         proxy = Proxy(settings, upstream, cache, pool, stylesheets, clock)
         app[PROXY] = proxy
@@ -46,6 +46,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             yield
         finally:
             await proxy.flight.aclose()
+            await proxy.making.aclose()
             await upstream.close()
             pool.close()
 

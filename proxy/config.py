@@ -79,6 +79,9 @@ class Settings:
     prefix: str = DEFAULT_PREFIX
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    #: A page (HTML or CSS) has this long from its head to arrive whole and be rewritten;
+    #: past it, what came is relayed and the rest streamed as it comes, unrewritten.
+    page_timeout: float = 5.0
     #: A browser has this long from the first byte of a request head to its end (nginx's
     #: client_header_timeout), so a head sent a byte at a time cannot hold a connection.
     header_timeout: float = 10.0
@@ -99,6 +102,9 @@ class Settings:
     operator_addresses: tuple[Network, ...] = LOOPBACK
     #: Processes that rewrite pages; 0 rewrites on a thread (for tests and tiny setups).
     rewrite_processes: int = 1
+    #: Pages that may wait for a free rewrite worker; one more is relayed unrewritten at once,
+    #: so a miss never waits behind a long queue of others.
+    rewrite_queue: int = 8
     #: Selectors of the site's own "visually impaired version" widgets, hidden by the proxy.
     hidden_selectors: tuple[str, ...] = field(
         default=(".bvi-open", ".bvi-panel", "[data-bvi]", ".bvi-link", "#bvi-panel")
@@ -122,6 +128,7 @@ class Settings:
         for option, value in (
             ("--connect-timeout", self.connect_timeout),
             ("--read-timeout", self.read_timeout),
+            ("--page-timeout", self.page_timeout),
             ("--header-timeout", self.header_timeout),
             ("--keepalive-timeout", self.keepalive_timeout),
         ):
@@ -133,6 +140,8 @@ class Settings:
             raise SettingsError("--max-html-bytes", self.max_html_bytes, "must be positive")
         if self.rewrite_processes < 0:
             raise SettingsError("--rewrite-processes", self.rewrite_processes, "must be >= 0")
+        if self.rewrite_queue < 0:
+            raise SettingsError("--rewrite-queue", self.rewrite_queue, "must be >= 0")
         if self.max_body_bytes <= 0:
             raise SettingsError("--max-body-bytes", self.max_body_bytes, "must be positive")
         for option, networks in (

@@ -55,28 +55,32 @@ from proxy.errors import (
     UpstreamError,
 )
 from proxy.modes import COOKIE_NAME, DEFAULT, Mode
-from proxy.pagecache import Entry, Key, PageCache, Variant
-from proxy.pool import RewriteFailed, RewritePool
+from proxy.pagecache import Entry, Key, Made, PageCache, Variant, made_from
+from proxy.pool import QueueFull, RewriteFailed, RewritePool
 from proxy.rewrite import Page
-from proxy.upstream import RequestBody, Upstream, read_limited
+from proxy.upstream import Cut, RequestBody, Upstream, read_limited
 
 log = logging.getLogger(__name__)
 
-# Fields of the upstream response that describe its bytes, not the rewritten page.
-_REPRESENTATION: Final = frozenset(
+#: Upstream response fields that rewriting makes false: they describe the site's bytes, not
+#: the page the reader gets, so a rewritten page never carries them (the proxy writes its own
+#: where one is needed). Every other end-to-end field stays as the site sent it: Cache-Control,
+#: Expires, Content-Language, Content-Disposition, Content-Location, Link, the site's own.
+#: A relayed response keeps them all: its bytes are the site's.
+MADE_FALSE_BY_REWRITING: Final = frozenset(
     {
-        "content-length",
-        "content-encoding",
-        "content-type",
-        "content-md5",
+        "content-length",  # the site's length; the proxy frames its own
+        "content-encoding",  # the site's coding; the page goes in the browser's
+        "content-type",  # the page goes as UTF-8, and says so
+        "content-md5",  # digests of the site's bytes
         "digest",
         "content-digest",
         "repr-digest",
-        "etag",
-        "last-modified",
-        "accept-ranges",
-        "content-range",
-        "vary",
+        "etag",  # the proxy's own validator, per mode, stands in
+        "last-modified",  # a new tuning changes the page while the site's date stays
+        "accept-ranges",  # a page is never served in part: Range gets it whole
+        "content-range",  # a part of the site's bytes: a 206 is relayed, never rewritten
+        "vary",  # the site's, and Accept-Encoding and Cookie besides
     }
 )
 _CHUNK: Final = 64 * 1024
@@ -98,11 +102,17 @@ def _negotiate(accept_encoding: str) -> str | None:
 
 @dataclass(slots=True)
 class Relay:
-    """An upstream response to pass on as it is, after ``head``, the part already read."""
+    """An upstream response to pass on as it is, after ``head``, the part already read.
+
+    ``transient``: relayed unrewritten only because of the moment (the rewrite queue was
+    full, the page came slowly), so no browser or cache in between may keep it in place of
+    the rewritten page.
+    """
 
     response: aiohttp.ClientResponse
     head: bytes = b""
     complete: bool = False
+    transient: bool = False
 
 
 @dataclass(slots=True)
@@ -171,9 +181,14 @@ class Proxy:
         self.clock = clock
         self.links = siterules.links(settings)
         self.flight: SingleFlight[tuple[object, ...], Fetched] = SingleFlight()
+        #: Rewrites running, by what they are made from: concurrent misses with the same
+        #: bytes under different URLs wait for one.
+        self.making: SingleFlight[Made, Page | None] = SingleFlight()
         self._revalidating: set[asyncio.Task[None]] = set()
         #: Stored pages confirmed by a 304, for the statistics.
         self.revalidations = 0
+        #: Pages and stylesheets not rewritten again: the same bytes came for another URL.
+        self.reused_rewrites = 0
 
     # -- routing -------------------------------------------------------------------------
 
@@ -210,7 +225,11 @@ class Proxy:
     def _stats(self) -> web.Response:
         """Cache statistics for operators, as JSON."""
         stats = self.cache.stats()
-        body = {"revalidations": self.revalidations, **(asdict(stats) if stats else {})}
+        body = {
+            "revalidations": self.revalidations,
+            "rewrites_reused": self.reused_rewrites,
+            **(asdict(stats) if stats else {}),
+        }
         return web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})
 
     def _stylesheet(self, name: str, *, remember: bool) -> web.Response:
@@ -288,7 +307,7 @@ class Proxy:
         outgoing: CIMultiDict[str] | None = None
         key = self.cache.plain_key(target)
         if key is None:
-            outgoing = self._upstream_headers(request)
+            outgoing = self._cacheable_headers(request)
             key = self.cache.key(target, outgoing)
         entry = self.cache.get(key) if key is not None else None
         private = _private(request)
@@ -298,7 +317,7 @@ class Proxy:
         if entry is not None and key is not None and not entry.freshness.needs_revalidation(now):
             return self._serve(request, entry, key, target, mode, via_link, now)
         if outgoing is None:
-            outgoing = self._upstream_headers(request)
+            outgoing = self._cacheable_headers(request)
         if entry is not None and key is not None:
             if entry.freshness.may_serve_stale_while_revalidate(now):
                 self._revalidate_behind(target, outgoing, key, entry)
@@ -399,6 +418,21 @@ class Proxy:
         )
         return outgoing
 
+    def _cacheable_headers(self, request: web.Request) -> CIMultiDict[str]:
+        """The upstream request for a GET or HEAD, which may be answered with a page.
+
+        A page is rewritten whole, so a Range is no use to it: a browser loading a page or
+        a stylesheet (its Accept names the type) asks the upstream without one, not for a
+        206 first and the whole page after it. Anyone else (a media player, a download:
+        ``*/*``) keeps the Range; if a page comes back in part all the same, it is asked
+        for again, whole (see :meth:`_fetch`).
+        """
+        outgoing = self._upstream_headers(request)
+        if headers.accepts(request.headers, _REWRITTEN_TYPES):
+            outgoing.popall(hdrs.RANGE, None)
+            outgoing.popall(hdrs.IF_RANGE, None)
+        return outgoing
+
     async def _fetch(
         self,
         method: str,
@@ -445,23 +479,16 @@ class Proxy:
         kind = self._rewritable(response)
         if kind is None:
             return Relay(response)
-        raw, complete = await read_limited(response, self.settings.max_html_bytes)
-        if not complete:
-            log.info("relaying %s unrewritten: larger than --max-html-bytes", response.url.raw_path)
-            return Relay(response, raw)
+        settings = self.settings
+        raw, cut = await read_limited(response, settings.max_html_bytes, settings.page_timeout)
+        if cut is not None:
+            # Too large: always relayed. Too slow: the reader gets what came so far now, and
+            # the rest as it comes, rather than nothing until the last byte.
+            log.info("relaying %s unrewritten: %s", response.url.raw_path, cut.value)
+            return Relay(response, raw, transient=cut is Cut.SLOW)
         upstream_headers = CIMultiDict(response.headers)
-        # Decoded in the rewrite pool, up to the same limit: --max-html-bytes bounds the page
-        # as sent and as decoded, so a small body that inflates to gigabytes is relayed as is.
-        coding = response.headers.get(hdrs.CONTENT_ENCODING)
-        limit = self.settings.max_html_bytes
         try:
-            if kind == "css":
-                css = await self.pool.restyle(raw, response.charset, coding, limit)
-                page: Page | None = Page((css, b"", b""), False, "", True)
-            else:
-                page = await self.pool.rewrite(
-                    raw, response.charset, response.url.raw_path, coding, limit
-                )
+            page = await self._page(kind, raw, response)
         except codings.TooLarge:
             log.info(
                 "relaying %s unrewritten: larger than --max-html-bytes once decoded",
@@ -474,12 +501,47 @@ class Proxy:
             # Nothing is lost: the reader gets the page as the site sent it.
             log.warning("relaying %s unrewritten: %s", response.url.raw_path, exc)
             return Relay(response, raw, complete=True)
+        except QueueFull:
+            # The reader gets the page now, as the site sent it, rather than wait behind
+            # every other miss; counted in a11y_proxy_rewrite_overflow_total.
+            log.debug("relaying %s unrewritten: the rewrite queue is full", response.url.raw_path)
+            return Relay(response, raw, complete=True, transient=True)
         if page is None:
             # Unknown charset, past the rewriter's limits, or cut off inside a script.
             log.info("relaying %s unrewritten: not rewritable", response.url.raw_path)
             return Relay(response, raw, complete=True)
         freshness = Freshness.of(upstream_headers, request_time, self.clock())
         return Entry(page, response.status, upstream_headers, freshness, kind == "css")
+
+    async def _page(self, kind: str, raw: bytes, response: aiohttp.ClientResponse) -> Page | None:
+        """``raw`` rewritten, made once for every request that brings the same bytes to
+        rewrite the same way, together or one after another: a cache-busting query string
+        (``?fbclid=...``) costs a fetch and a hash, not a parse."""
+        coding = response.headers.get(hdrs.CONTENT_ENCODING)
+        path = response.url.raw_path
+        made = (
+            made_from(raw, kind, response.charset, coding, path, self.pool.rules)
+            if kind == "html"
+            else made_from(raw, kind, response.charset, coding)
+        )
+        page = self.cache.made(made)
+        if page is not None:
+            self.reused_rewrites += 1
+            return page
+        return await self.making.run(made, lambda: self._make(made, raw))
+
+    async def _make(self, made: Made, raw: bytes) -> Page | None:
+        # Decoded in the rewrite pool, up to the same limit: --max-html-bytes bounds the page
+        # as sent and as decoded, so a small body that inflates to gigabytes is relayed as is.
+        limit = self.settings.max_html_bytes
+        if made.kind == "css":
+            css = await self.pool.restyle(raw, made.charset, made.coding, limit)
+            page: Page | None = Page((css, b"", b""), False, "", True)
+        else:
+            page = await self.pool.rewrite(raw, made.charset, made.path, made.coding, limit)
+        if page is not None:
+            self.cache.remember(made, page)
+        return page
 
     def _rewritable(self, response: aiohttp.ClientResponse) -> str | None:
         """ "html" or "css" when the proxy rewrites this response, else None."""
@@ -616,7 +678,7 @@ class Proxy:
 
     def _variant_headers(self, entry: Entry, etag: str, via_link: bool) -> CIMultiDictProxy[str]:
         out = self._browser_headers(entry.headers)
-        for name in _REPRESENTATION:
+        for name in MADE_FALSE_BY_REWRITING:
             out.popall(name, None)
         kind = "text/css" if entry.stylesheet else "text/html"
         out[hdrs.CONTENT_TYPE] = f"{kind}; charset=utf-8"
@@ -661,6 +723,8 @@ class Proxy:
             out = self._browser_headers(upstream.headers)
             if via_link and hdrs.LOCATION in out:
                 out[hdrs.LOCATION] = self._keep_view(out[hdrs.LOCATION], mode)
+            if relay.transient:
+                out[hdrs.CACHE_CONTROL] = "no-store"
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             response.headers.extend(out)
             if hdrs.CONTENT_LENGTH not in out and request.method != hdrs.METH_HEAD:

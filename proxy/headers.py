@@ -119,6 +119,28 @@ def _node(remote: str | None) -> str:
     return f'"[{remote}]"' if ":" in remote else remote
 
 
+def accepts(incoming: Headers, types: Iterable[str]) -> bool:
+    """Whether the request's Accept names one of ``types`` itself (``*/*`` does not count),
+    with a weight above 0: a browser loading a page or a stylesheet, not a media player."""
+    wanted = {name.lower() for name in types}
+    for value in incoming.getall("Accept", ()):
+        for item in value.split(","):
+            media, *params = (part.strip() for part in item.split(";"))
+            if media.lower() in wanted and not any(_zero_weight(p) for p in params):
+                return True
+    return False
+
+
+def _zero_weight(param: str) -> bool:
+    name, _, value = param.partition("=")
+    if name.strip().lower() != "q":
+        return False
+    try:
+        return float(value) <= 0
+    except ValueError:
+        return True  # as codings.py reads a bad q: not wanted
+
+
 def without_range(outgoing: CIMultiDict[str]) -> CIMultiDict[str]:
     """A copy without Range and If-Range: pages are rewritten and stored whole."""
     out = CIMultiDict(outgoing)

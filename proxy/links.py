@@ -2,9 +2,10 @@
 
 A link belongs to the upstream when its host is the upstream's host and its port is the
 upstream's port, written explicitly or implied by the scheme; http and https count as the same
-site, because CMS pages mix them. Only the origin is replaced: path, query and fragment stay
-exactly as written, so nothing is re-encoded behind the author's back. Relative links need no
-work: they already resolve against the proxy.
+site, because CMS pages mix them. Only the origin is replaced (a user name or password before
+the host goes with it): path, query and fragment stay exactly as written, so nothing is
+re-encoded behind the author's back. Relative links need no work: they already resolve
+against the proxy.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ class LinkMap:
 
     def owns(self, scheme: str | None, authority: str) -> bool:
         """Whether ``//authority`` under ``scheme`` names the upstream origin."""
-        if "@" in authority:  # credentials in a link: not a plain link to the site
-            return False
+        # A browser takes the host from after the last "@" (what comes before is a user name
+        # and password): http://user@site/ is the site, http://site@evil.example/ is not.
+        # The mapped link keeps no userinfo: it would be credentials for the upstream handed
+        # to the proxy, and browsers ask before opening such a link or drop it.
+        authority = authority.rpartition("@")[2]
         host, _, port_text = (
             authority.rpartition(":") if _has_port(authority) else (authority, "", "")
         )

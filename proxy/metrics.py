@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import itertools
 import math
 import os
@@ -38,7 +39,7 @@ from proxy import headers
 from proxy.cache.store import StoreStats
 from proxy.errors import UpstreamError
 from proxy.modes import DEFAULT, Mode
-from proxy.pool import RewritePool
+from proxy.pool import QueueFull, RewritePool
 from proxy.rewrite import Page
 from proxy.upstream import RequestBody, Upstream
 
@@ -100,6 +101,13 @@ class Metrics:
             "Time to rewrite one upstream page (html) or stylesheet (css), queueing included",
             ["kind"],
             buckets=_REWRITE_BUCKETS,
+            namespace=_NAMESPACE,
+            registry=registry,
+        )
+        self.rewrite_overflow = Counter(
+            "rewrite_overflow",
+            "Pages (html) and stylesheets (css) relayed unrewritten: the rewrite queue was full",
+            ["kind"],
             namespace=_NAMESPACE,
             registry=registry,
         )
@@ -249,6 +257,11 @@ class CacheCollector(Collector):
             "Stored pages the upstream confirmed with 304 Not Modified",
             value=proxy.revalidations,
         )
+        yield CounterMetricFamily(
+            f"{_NAMESPACE}_cache_rewrites_reused",
+            "Pages and stylesheets not rewritten again: the same bytes came for another URL",
+            value=proxy.reused_rewrites,
+        )
         yield GaugeMetricFamily(
             f"{_NAMESPACE}_cache_bytes", "Bytes the stored pages take", value=now["bytes_held"]
         )
@@ -282,11 +295,12 @@ class MeasuredUpstream(Upstream):
 
 
 class MeasuredPool(RewritePool):
-    """The rewrite pool, timed per page and per stylesheet."""
+    """The rewrite pool, timed per page and per stylesheet; pages it turned away, counted."""
 
-    def __init__(self, rules: Rules, processes: int, metrics: Metrics) -> None:
-        super().__init__(rules, processes)
+    def __init__(self, rules: Rules, processes: int, queue: int, metrics: Metrics) -> None:
+        super().__init__(rules, processes, queue)
         self._seconds: Callable[[str], Histogram] = metrics.rewrite_seconds.labels
+        self._overflow: Callable[[str], Counter] = metrics.rewrite_overflow.labels
 
     async def rewrite(
         self,
@@ -296,7 +310,7 @@ class MeasuredPool(RewritePool):
         coding: str | None = None,
         max_bytes: int | None = None,
     ) -> Page | None:
-        with self._seconds("html").time():
+        with self._measured("html"):
             return await super().rewrite(body, header_charset, path, coding, max_bytes)
 
     async def restyle(
@@ -306,8 +320,22 @@ class MeasuredPool(RewritePool):
         coding: str | None = None,
         max_bytes: int | None = None,
     ) -> bytes:
-        with self._seconds("css").time():
+        with self._measured("css"):
             return await super().restyle(body, header_charset, coding, max_bytes)
+
+    @contextlib.contextmanager
+    def _measured(self, kind: str) -> Iterator[None]:
+        """Time a rewrite, however it ends; one turned away is counted, not timed."""
+        started = time.perf_counter()
+        try:
+            yield
+        except QueueFull:
+            self._overflow(kind).inc()
+            raise
+        except BaseException:
+            self._seconds(kind).observe(time.perf_counter() - started)
+            raise
+        self._seconds(kind).observe(time.perf_counter() - started)
 
 
 def _kind(exc: UpstreamError) -> str:

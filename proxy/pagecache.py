@@ -7,6 +7,11 @@ once made, their compressed forms, so a hit is a dict lookup and a write.
 
 Keys are ``(target, vary)``: the request's path and query, and the values of the request fields
 the upstream said it varies on (remembered per target from the last stored response).
+
+Rewritten pages are also remembered by what they were made from (:func:`made_from`): the
+same bytes under another URL (``?utm_source=...``, ``?fbclid=...``) or after a revalidation
+are not parsed again. Only what a page's own URL decides (its toolbar, its canonical link) is
+made per URL, as for any entry, in its variants.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
+from cachetools import LRUCache
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy import codings
@@ -25,8 +31,46 @@ from proxy.cache.store import PageStore, StoreStats
 from proxy.rewrite import Page
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class Made(NamedTuple):
+    """What a rewrite read, so equal keys make equal pages (see :func:`made_from`)."""
+
+    digest: bytes
+    #: "html" or "css".
+    kind: str
+    charset: str | None
+    coding: str | None
+    #: A page's path: its relative files are made path-absolute from it (a link such as
+    #: ``?v=2`` needs the file name, not just the folder). Empty for a stylesheet.
+    path: str
+    #: The rewrite rules (links, hidden widgets); None for a stylesheet, which has none.
+    rules: object
+
+
 # Bookkeeping per entry beyond its bodies: headers, dicts, objects. An estimate, on purpose high.
 _OVERHEAD: Final = 2048
+#: Pages remembered by what they were made from take this share of --cache-bytes; entries
+#: the rest.
+MADE_SHARE: Final = 4
+
+
+def made_from(
+    body: bytes,
+    kind: str,
+    charset: str | None,
+    coding: str | None,
+    path: str = "",
+    rules: object = None,
+) -> Made:
+    """The key of a rewrite of ``body``. The body is hashed as sent (compressed, if so): the
+    same bytes in the same coding decode alike, and the hash costs less."""
+    digest = hashlib.blake2b(body, digest_size=16).digest()
+    return Made(digest, kind, charset, coding, path, rules)
+
+
+def _page_bytes(page: Page) -> int:
+    return page.nbytes + _OVERHEAD
 
 
 @dataclass(slots=True)
@@ -92,12 +136,18 @@ class PageCache:
         self, max_bytes: int, max_entry_bytes: int, clock: Callable[[], float] = time.time
     ) -> None:
         self.clock = clock
+        # Pages kept by what they were made from take their share out of the same budget.
+        made_bytes = max_bytes // MADE_SHARE
+        store_bytes = max_bytes - made_bytes
         self._store: PageStore[Entry] | None = (
-            PageStore(max_bytes, max_entry_bytes=min(max_entry_bytes, max_bytes), clock=clock)
-            if max_bytes > 0
+            PageStore(store_bytes, max_entry_bytes=min(max_entry_bytes, store_bytes), clock=clock)
+            if store_bytes > 0
             else None
         )
         self._vary: dict[str, tuple[str, ...]] = {}
+        self._made: LRUCache[Made, Page] | None = (
+            LRUCache(made_bytes, getsizeof=_page_bytes) if made_bytes > 0 else None
+        )
 
     def key(self, target: str, request_headers: CIMultiDict[str]) -> Key | None:
         """The key for a request, or None when the last response said ``Vary: *``."""
@@ -141,6 +191,16 @@ class PageCache:
             if slot != keep:
                 del entry.variants[slot]
         self._store.resize(key)
+
+    def made(self, key: Made) -> Page | None:
+        """The page last made from ``key``'s inputs, if it is still remembered."""
+        return self._made.get(key) if self._made is not None else None
+
+    def remember(self, key: Made, page: Page) -> None:
+        """Keep ``page`` for the next body that matches ``key``, least recently used first
+        out; a page larger than the whole share is not kept."""
+        if self._made is not None and _page_bytes(page) <= self._made.maxsize:
+            self._made[key] = page
 
     def invalidate(self, target: str) -> int:
         if self._store is None:

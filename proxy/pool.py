@@ -9,6 +9,12 @@ take the proxy down with it: the pool is replaced, and the caller is told the pa
 rewritten, so it can relay the page as the site sent it. A worker also leaves on its own when
 the serving process is gone, even one killed with SIGKILL, so none is left behind.
 
+The queue is bounded: ``queue`` pages may wait for a free worker, and one more is turned away
+at once (:class:`QueueFull`), for the caller to relay as the site sent it. Without a bound,
+a burst of misses (a crawler walking the archive, a new page linked from everywhere) made
+every later miss wait for all before it, many seconds; stored pages never come here, so they
+are served the while.
+
 A page is decoded (gzip, br, ...) where it is rewritten, and not before: decoding a large page
 takes time the event loop cannot spare; the compressed bytes, the smaller form, are what crosses
 to a worker process; the decoded page never exists in the serving process; and the pool's size
@@ -62,10 +68,17 @@ class RewriteFailed(Exception):
     """The rewrite did not finish; the page should be relayed unrewritten."""
 
 
+class QueueFull(Exception):
+    """Every worker is busy and the queue is full: the page was not rewritten, nor queued."""
+
+
 class RewritePool:
-    def __init__(self, rules: Rules, processes: int) -> None:
+    def __init__(self, rules: Rules, processes: int, queue: int = 8) -> None:
         self._rules = rules
         self._processes = processes
+        #: Rewrites at once: one per worker (a thread is one), and ``queue`` more waiting.
+        self._limit = max(1, processes) + queue
+        self._in_flight = 0
         self._executor = self._new_executor()
 
     def _new_executor(self) -> Executor:
@@ -81,6 +94,15 @@ class RewritePool:
         return ThreadPoolExecutor(1, thread_name_prefix="rewrite")
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
+        if self._in_flight >= self._limit:
+            raise QueueFull(f"{self._in_flight} rewrites running or waiting")
+        self._in_flight += 1
+        try:
+            return await self._in_executor(function, *args)
+        finally:
+            self._in_flight -= 1
+
+    async def _in_executor(self, function: Callable[..., T], *args: object) -> T:
         executor = self._executor
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
@@ -99,6 +121,11 @@ class RewritePool:
             # the site sent it, and the operator a traceback.
             log.exception("rewriting failed")
             raise RewriteFailed(f"the rewriter failed: {exc!r}"[:200]) from exc
+
+    @property
+    def rules(self) -> Rules:
+        """The rules every rewrite follows now."""
+        return self._rules
 
     def use_rules(self, rules: Rules) -> None:
         """Rules for every rewrite from now on (a reload of the site tuning); rules travel

@@ -1,4 +1,4 @@
-"""The one upstream site: its client session, the requests sent to it, and its failures.
+"""The one upstream site: its client sessions, the requests sent to it, and its failures.
 
 The upstream URL is the configured origin plus the request's own path and query, taken from the
 raw request target; nothing the client sends (Host, an absolute-form target, the path's shape)
@@ -7,10 +7,15 @@ can point a request at another host.
 
 from __future__ import annotations
 
+import asyncio
+import enum
+import logging
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Final
 
 import aiohttp
+from aiohttp.client_middlewares import ClientHandlerType
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -23,6 +28,8 @@ from proxy.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+
+log = logging.getLogger(__name__)
 
 _CHUNK: Final = 64 * 1024
 
@@ -65,32 +72,68 @@ class RequestBody:
             yield chunk
 
 
+#: Methods whose request may be sent twice to the same effect (RFC 9110 §9.2.2): one lost on a
+#: connection the upstream was closing may be sent again. TRACE never gets this far.
+REPLAYABLE: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: How long a connection waits in the pool for the next request: less than the 5 s after which
+#: Apache (KeepAliveTimeout) and Node (keepAliveTimeout) close theirs, so that usually the
+#: proxy lets go first and few requests meet a connection the upstream is closing.
+POOLED_IDLE: Final = 4.0
+_CONNECTIONS: Final = 256
+
+
 class Upstream:
-    """Owns the client session for the proxy's lifetime (opened and closed by the app)."""
+    """Owns the client sessions for the proxy's lifetime (opened and closed by the app).
+
+    A request is lost when it goes out on a kept-alive connection just as the upstream closes
+    it for being idle: the upstream never reads it, and the proxy sees a reset or an end of
+    stream instead of an answer. Which requests may meet that, and what then, is one rule:
+
+    - a request that may be sent again (a method in :data:`REPLAYABLE`, no body) goes out on a
+      pooled connection; if that connection was kept alive and fails before the answer's head,
+      the request is sent once more, on a new connection;
+    - every other one (a body of any size, or a method such as POST) goes out on a new
+      connection of its own, which no idle timer can be closing, so its body is streamed once
+      and never needs to be sent again (RFC 9110 §9.2.2: a proxy must not retry those).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.origin = settings.upstream
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
         )
-        self._session: aiohttp.ClientSession | None = None
+        self._pooled: aiohttp.ClientSession | None = None
+        self._fresh: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
-        self._session = aiohttp.ClientSession(
+        # A connection that brings more than the answer to its request is closed, never
+        # handed to the next request (another reader's).
+        self._pooled = self._session(
+            OneAnswerConnector(limit=_CONNECTIONS, ttl_dns_cache=60, keepalive_timeout=POOLED_IDLE)
+        )
+        self._fresh = self._session(
+            OneAnswerConnector(limit=_CONNECTIONS, ttl_dns_cache=60, force_close=True)
+        )
+
+    def _session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+        tracing = aiohttp.TraceConfig()
+        tracing.on_connection_reuseconn.append(_reused)
+        return aiohttp.ClientSession(
             timeout=self._timeout,
             # Bodies are relayed as the upstream encoded them; HTML is decoded by the proxy.
             auto_decompress=False,
             # Cookies belong to browsers, not to the proxy's session.
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            # A connection that brings more than the answer to its request is closed, never
-            # handed to the next request (another reader's).
-            connector=OneAnswerConnector(limit=256, ttl_dns_cache=60),
+            connector=connector,
+            middlewares=(_no_blind_retry,),
+            trace_configs=[tracing],
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in (self._pooled, self._fresh):
+            if session is not None:
+                await session.close()
 
     async def send(
         self,
@@ -104,18 +147,81 @@ class Upstream:
         Redirects are the browser's to follow. Connection failures and timeouts become the
         proxy's own errors.
         """
-        assert self._session is not None, "Upstream.open() was not awaited"
+        assert self._pooled is not None, "Upstream.open() was not awaited"
+        assert self._fresh is not None, "Upstream.open() was not awaited"
         url = upstream_url(self.origin, target)
+        if body is None and method in REPLAYABLE:
+            attempt = _Attempt()
+            try:
+                return await self._request(self._pooled, method, url, headers, trace=attempt)
+            except _Lost as lost:
+                if not attempt.reused:
+                    raise failure(lost.cause) from lost.cause
+                log.debug("%s %s met a closing connection: sent again", method, target[:200])
         try:
-            return await self._session.request(
+            return await self._request(self._fresh, method, url, headers, body)
+        except _Lost as lost:
+            raise failure(lost.cause, body) from lost.cause
+
+    async def _request(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        body: RequestBody | None = None,
+        trace: _Attempt | None = None,
+    ) -> aiohttp.ClientResponse:
+        """One attempt: the open response, :class:`_Lost`, or the proxy's error."""
+        try:
+            return await session.request(
                 method,
                 url,
                 headers=headers,
                 data=body.chunks() if body is not None else None,
                 allow_redirects=False,
+                trace_request_ctx=trace,
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise failure(exc, body) from exc
+
+
+class _Attempt:
+    """One request on the pooled session: whether it went out on a kept-alive connection."""
+
+    reused = False
+
+
+async def _reused(
+    session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    params: aiohttp.TraceConnectionReuseconnParams,
+) -> None:
+    attempt = context.trace_request_ctx
+    if isinstance(attempt, _Attempt):
+        attempt.reused = True
+
+
+class _Lost(Exception):
+    """The connection failed before the answer's head came: the request may be unread."""
+
+    def __init__(self, cause: aiohttp.ClientError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+async def _no_blind_retry(
+    request: aiohttp.ClientRequest, handler: ClientHandlerType
+) -> aiohttp.ClientResponse:
+    # aiohttp sends an idempotent request again when its connection fails, on whatever
+    # connection the pool gives next (one the upstream may be closing too). Raised as _Lost,
+    # which aiohttp does not catch, the failure comes to Upstream.send, which decides.
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # no connection was made: nothing was sent
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise _Lost(exc) from exc
 
 
 def failure(exc: BaseException, body: RequestBody | None = None) -> ProxyError:
@@ -129,25 +235,40 @@ def failure(exc: BaseException, body: RequestBody | None = None) -> ProxyError:
     return UpstreamUnreachable(str(exc))  # refused, reset, DNS, disconnected
 
 
-async def read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """The body read up to ``limit`` bytes, and whether that was all of it.
+class Cut(enum.Enum):
+    """Why a body was not read whole: it is to be relayed as it comes."""
+
+    LARGE = "larger than --max-html-bytes"
+    SLOW = "not whole within --page-timeout"
+
+
+async def read_limited(
+    response: aiohttp.ClientResponse, limit: int, seconds: float | None = None
+) -> tuple[bytes, Cut | None]:
+    """The body read up to ``limit`` bytes and for up to ``seconds``: what came, and why it
+    is not all of it (None: it is).
 
     A body cut short, or one the upstream lied about, is UpstreamBroken; silence longer than
-    the read timeout is UpstreamTimeout.
+    the read timeout is UpstreamTimeout. A body that comes, but slowly, is not an error: it
+    is cut at ``seconds`` (SLOW) for the rest to be relayed as it comes.
     """
     length = response.content_length
     if length is not None and length > limit:
-        return b"", False
+        return b"", Cut.LARGE
     chunks: list[bytes] = []
     size = 0
+    deadline = asyncio.timeout(seconds)
     try:
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return b"".join(chunks), False
+        async with deadline:
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    return b"".join(chunks), Cut.LARGE
     except TimeoutError as exc:
+        if deadline.expired():
+            return b"".join(chunks), Cut.SLOW
         raise UpstreamTimeout(str(exc)) from exc
     except aiohttp.ClientError as exc:
         raise UpstreamBroken(f"upstream broke off the body: {exc}") from exc
-    return b"".join(chunks), True
+    return b"".join(chunks), None

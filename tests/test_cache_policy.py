@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from email.utils import formatdate
 
 import pytest
@@ -29,6 +30,8 @@ from proxy.cache.policy import (
 
 # RFC 9110 §5.6.7's example date: Sun, 06 Nov 1994 08:49:37 GMT.
 T0 = 784_111_777.0
+# When the tests say "now": a two-digit year is read relative to it.
+NOW = 1_767_225_600.0  # Thu, 01 Jan 2026 00:00:00 GMT
 HOUR = 3600.0
 DAY = 86_400.0
 # RFC 9110 §8.8.3: etagc = %x21 / %x23-7E / obs-text; the proxy emits ASCII only.
@@ -63,14 +66,29 @@ def is_storable(
         "Sun, 06 Nov 1994 08:49:37 GMT",  # IMF-fixdate
         "Sunday, 06-Nov-94 08:49:37 GMT",  # obsolete RFC 850 form
         "Sun Nov  6 08:49:37 1994",  # obsolete asctime form
+        " \tSun, 06 Nov 1994 08:49:37 GMT\t ",  # optional whitespace around a field value
     ],
 )
 def test_http_date_formats_all_parse_to_the_same_moment(value: str) -> None:
-    assert parse_http_date(value) == T0
+    assert parse_http_date(value, now=NOW) == T0
 
 
-def test_a_numeric_zone_is_honoured() -> None:
-    assert parse_http_date("Sun, 06 Nov 1994 10:49:37 +0200") == T0
+@pytest.mark.parametrize(
+    ("value", "year"),
+    [
+        ("Friday, 31-Dec-76 23:59:59 GMT", 2076),  # 50 years ahead at most: the future
+        ("Saturday, 01-Jan-77 00:00:00 GMT", 1977),  # further: the last such year past
+        ("Monday, 01-Jan-26 00:00:00 GMT", 2026),
+    ],
+)
+def test_a_two_digit_year_is_read_as_rfc_9110_says(value: str, year: int) -> None:
+    # RFC 9110 §5.6.7: more than 50 years in the future means the latest past year.
+    parsed = parse_http_date(value, now=NOW)
+    assert parsed is not None and time.gmtime(parsed).tm_year == year
+
+
+def test_a_leap_second_is_a_time_of_day() -> None:
+    assert parse_http_date("Sat, 31 Dec 2016 23:59:60 GMT", now=NOW) == 1_483_228_800
 
 
 @pytest.mark.parametrize(
@@ -82,16 +100,48 @@ def test_a_numeric_zone_is_honoured() -> None:
         "tomorrow",
         "Sun, 06 Nov 1994 25:49:37 GMT",
         "Mon, 32 Nov 1994 08:49:37 GMT",
+        "Sun, 31 Feb 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:60:37 GMT",
+        "Sun, 06 Nov 0000 08:49:37 GMT",
+        # Each of these read as a date before, 2050's among them (stored as fresh till then).
+        "Thu, 01 Jan 50 00:00:00 GMT",  # a two-digit year in IMF-fixdate
+        "Sun 06 Nov 1994 08:49:37 GMT",  # no comma
+        "Sun, 06 Nov 1994 08:49:37",  # no zone
+        "Sun,  06 Nov 1994 08:49:37 GMT",  # extra spaces
+        "Sun, 06 Nov 1994  08:49:37 GMT",
+        "Sun, 06  Nov 1994 08:49:37 GMT",
+        "Sun, 06-Nov-1994 08:49:37 GMT",  # dashes in IMF-fixdate
+        "Sun, 06 Nov 1994 08.49.37 GMT",  # dots in the time
+        "Sun, 06 Nov 1994 8:49:37 GMT",  # a one-digit hour
+        "Sun, 6 Nov 1994 08:49:37 GMT",  # a one-digit day
+        "Sun, 06 Nov 1994 08:49 GMT",  # no seconds
+        "Sun, 06 Nov 1994 08:49:37 PST",  # a zone other than GMT
+        "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 06 Nov 1994 08:49:37 EST",
+        "Sun, 06 Nov 1994 10:49:37 +0200",  # a numeric zone
+        "Sun, 06 Nov 1994 08:49:37 +0000",
         "Sun, 06 Nov 1994 08:49:37 +9999999",
+        "sun, 06 nov 1994 08:49:37 gmt",  # HTTP-date is case-sensitive
+        "SUN, 06 NOV 1994 08:49:37 GMT",
+        "Sun, 06 November 1994 08:49:37 GMT",
+        "Sunday, 06 Nov 1994 08:49:37 GMT",  # a long day name in IMF-fixdate
+        "Sun, 06-Nov-94 08:49:37 GMT",  # a short day name in the RFC 850 form
+        "Sunday, 06-Nov-1994 08:49:37 GMT",  # a four-digit year in the RFC 850 form
+        "Sunday, 06 Nov 94 08:49:37 GMT",
+        "Sun Nov 6 08:49:37 1994",  # asctime pads a one-digit day with a space
+        "Sun Nov 06 08:49:37 1994 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT junk",
+        "Sun, \u0660\u0666 Nov 1994 08:49:37 GMT",  # digits, but not ASCII ones
+        "Sun, 06 Nov 1994 08:49:37 GMT\x00",
     ],
 )
-def test_invalid_http_dates_are_none(value: str) -> None:
-    assert parse_http_date(value) is None
+def test_anything_but_the_three_formats_is_invalid(value: str) -> None:
+    assert parse_http_date(value, now=NOW) is None
 
 
 @given(st.text())
 def test_date_parsing_never_fails(value: str) -> None:
-    parsed = parse_http_date(value)
+    parsed = parse_http_date(value, now=NOW)
     assert parsed is None or isinstance(parsed, float)
 
 
@@ -361,8 +411,23 @@ def test_expires_without_date_counts_from_arrival() -> None:
     assert lifetime(("Expires", http_date(T0 + HOUR)), now_date=T0 + 600) == HOUR - 600
 
 
-@pytest.mark.parametrize("expires", ["0", "-1", "never", "Mon, 32 Nov 1994 08:49:37 GMT"])
+@pytest.mark.parametrize(
+    "expires",
+    [
+        "0",
+        "-1",
+        "never",
+        "Mon, 32 Nov 1994 08:49:37 GMT",
+        "Thu, 01 Jan 50 00:00:00 GMT",
+        "Thu, 01 Jan 2050 00:00:00 PST",
+        "Thu 01 Jan 2050 00:00:00 GMT",
+        "Thu, 01-Jan-2050 00:00:00 GMT",
+        "Thu, 01 Jan 2050 0.00.00 GMT",
+        "Thu, 01 Jan 2050 00:00:00 +0000",
+    ],
+)
 def test_invalid_expires_means_already_expired(expires: str) -> None:
+    # RFC 9111 §5.3: an invalid date, however far in the future it looks, is in the past.
     assert lifetime(("Date", http_date(T0)), ("Expires", expires)) == 0
 
 

@@ -37,6 +37,7 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
         (["--header-timeout", "0"], "--header-timeout", "0"),
         (["--keepalive-timeout", "soon"], "--keepalive-timeout", "soon"),
         (["--cache-bytes", "lots"], "--cache-bytes", "lots"),
+        (["--rewrite-queue", "-1"], "--rewrite-queue", "-1"),
         (["--prefix", "a11y"], "--prefix", "a11y"),
         (["--log-level", "loud"], "--log-level", "loud"),
     ],

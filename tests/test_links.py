@@ -23,6 +23,12 @@ LOCAL = LinkMap(URL("http://127.0.0.1:5000"), URL("http://127.0.0.1:8080"))
             "https://moz.example.gov.ua/%D0%BD%D0%BE%D0%B2",
             "https://a11y.example.gov.ua/%D0%BD%D0%BE%D0%B2",
         ),
+        # A user name or password names the same site: the link loses them, not the proxy.
+        ("http://user@moz.example.gov.ua/path", "https://a11y.example.gov.ua/path"),
+        ("https://user:secret@moz.example.gov.ua/x?q#f", "https://a11y.example.gov.ua/x?q#f"),
+        ("//user@moz.example.gov.ua:443/x", "https://a11y.example.gov.ua/x"),
+        ("https://@moz.example.gov.ua/x", "https://a11y.example.gov.ua/x"),
+        ("https://a@b@moz.example.gov.ua/x", "https://a11y.example.gov.ua/x"),
     ],
 )
 def test_upstream_links_point_at_the_public_origin(link: str, expected: str) -> None:
@@ -36,7 +42,15 @@ def test_upstream_links_point_at_the_public_origin(link: str, expected: str) -> 
         "https://moz.example.gov.ua.evil.example/x",
         "https://evil.example/https://moz.example.gov.ua/",
         "https://moz.example.gov.ua:8443/x",
-        "https://user@moz.example.gov.ua/x",
+        # The host is what follows the last "@": these go to evil.example.
+        "http://moz.example.gov.ua@evil.example/",
+        "https://moz.example.gov.ua:443@evil.example/x",
+        "//moz.example.gov.ua@evil.example/x",
+        "https://user@moz.example.gov.ua@evil.example/x",
+        "https://evil.example/@moz.example.gov.ua/x",
+        "https://evil.example?@moz.example.gov.ua/x",
+        "https://evil.example#@moz.example.gov.ua/x",
+        "https://evil.example\\@moz.example.gov.ua/x",
         "/relative/path",
         "relative",
         "mailto:info@moz.example.gov.ua",

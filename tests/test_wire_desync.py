@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
@@ -172,3 +172,150 @@ async def test_an_honest_upstream_keeps_one_connection_for_many_requests(
     for i in range(20):
         await own_page(client, f"/page/{i}")
     assert hostile.connections == 1
+
+
+# -- answers that bring more than their framing says ----------------------------------------
+# An upstream that sends more than its Content-Length, or a 304 with a body:
+# the reader gets the answer as its head frames it, the rest is dropped with the connection.
+
+Answer = Callable[[str, str, bytes], bytes]
+
+
+@dataclass
+class Scripted:
+    """A keep-alive upstream whose answer to each request head is written in one write."""
+
+    url: URL
+    connections: int = 0
+    requests: list[bytes] = field(default_factory=list)
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Callable[[Answer], Awaitable[Scripted]]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(answer: Answer) -> Scripted:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            site.connections += 1
+            try:
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    site.requests.append(head)
+                    method, path, _ = head.decode("latin-1").split(" ", 2)
+                    writer.write(answer(method, path, head))
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        servers.append(server)
+        site = Scripted(URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"))
+        return site
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+def framed(body: bytes, content_type: str, *, extra: bytes = b"", fields: str = "") -> bytes:
+    head = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n{fields}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body + extra
+
+
+PAGE = html_page("<p>the declared page</p>").encode()
+EXCESS = {
+    "markup": b"<p>EXCESS</p>" * 20,
+    "a-response": SMUGGLED,
+    "a-status-line": b"HTTP/1.1 200 OK\r\nContent-Le",
+    "one-byte": b"\n",
+}
+
+
+def warned(caplog: pytest.LogCaptureFixture, words: str) -> bool:
+    return any(r.levelname == "WARNING" and words in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("excess", list(EXCESS))
+async def test_a_page_longer_than_its_content_length_is_served_as_declared(
+    scripted: Callable[[Answer], Awaitable[Scripted]],
+    start_proxy: ProxyFactory,
+    caplog: pytest.LogCaptureFixture,
+    excess: str,
+) -> None:
+    def answer(method: str, path: str, head: bytes) -> bytes:
+        if path == "/long":
+            return framed(PAGE, "text/html; charset=utf-8", extra=EXCESS[excess])
+        return response(html_page(f"<p>own page {path}</p>"))
+
+    site = await scripted(answer)
+    client = await start_proxy(site.url)
+    caplog.clear()
+    page = await client.get("/long")
+    text = await page.text()
+    assert page.status == 200, text[:300]
+    assert "the declared page" in text and "a11y-proxy-toolbar" in text
+    assert "EXCESS" not in text and INJECTED not in text
+    assert warned(caplog, "more than its Content-Length")
+    # That connection is gone: the next request is the only one on a connection of its own.
+    await own_page(client, "/after")
+    assert site.connections == 2
+
+
+@pytest.mark.parametrize("excess", list(EXCESS))
+async def test_a_file_longer_than_its_content_length_is_relayed_as_declared(
+    scripted: Callable[[Answer], Awaitable[Scripted]],
+    start_proxy: ProxyFactory,
+    caplog: pytest.LogCaptureFixture,
+    excess: str,
+) -> None:
+    declared = bytes(range(256)) * 40
+
+    def answer(method: str, path: str, head: bytes) -> bytes:
+        if path == "/file.bin":
+            return framed(declared, "application/octet-stream", extra=EXCESS[excess])
+        return response(html_page(f"<p>own page {path}</p>"))
+
+    site = await scripted(answer)
+    client = await start_proxy(site.url)
+    caplog.clear()
+    relayed = await client.get("/file.bin")
+    assert relayed.status == 200
+    assert await relayed.read() == declared
+    assert warned(caplog, "more than its Content-Length")
+    await own_page(client, "/after")
+    assert site.connections == 2
+
+
+async def test_a_304_with_a_body_still_confirms_the_stored_page(
+    scripted: Callable[[Answer], Awaitable[Scripted]],
+    start_proxy: ProxyFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A buggy upstream answers a revalidation with a 304 that carries the page again."""
+    fields = 'ETag: "v1"\r\nCache-Control: max-age=0, must-revalidate\r\n'
+
+    def answer(method: str, path: str, head: bytes) -> bytes:
+        if b'If-None-Match: "v1"' not in head:
+            return framed(PAGE, "text/html; charset=utf-8", fields=fields)
+        return (
+            f"HTTP/1.1 304 Not Modified\r\n{fields}Content-Length: {len(PAGE)}\r\n\r\n"
+        ).encode() + PAGE
+
+    site = await scripted(answer)
+    client = await start_proxy(site.url)
+    first = await (await client.get("/news")).text()
+    caplog.clear()
+    for _ in range(3):
+        again = await client.get("/news")
+        assert again.status == 200
+        assert await again.text() == first
+    assert sum(b"If-None-Match" in head for head in site.requests) == 3
+    stats = await (await client.get("/_a11y/stats")).json()
+    assert stats["revalidations"] == 3
+    assert warned(caplog, "a body after a 304")

@@ -178,6 +178,43 @@ async def test_a_read_timeout_in_the_middle_of_a_page_is_a_504(
     assert len(failures(caplog)) == 1
 
 
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_a_page_that_trickles_in_reaches_the_reader_as_it_comes(
+    raw_site: RawSites, start_proxy: ProxyFactory, framing: str
+) -> None:
+    """The upstream sends half a page, then nothing until the reader has had that half:
+    waiting for the whole page to rewrite it would wait forever."""
+    page = html_page("<p>" + "a reader's page " * 200 + "</p>").encode()
+    first, rest = page[: len(page) // 2], page[len(page) // 2 :]
+    release = asyncio.Event()
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+        head += "Cache-Control: max-age=600\r\n"
+        if framing == "chunked":
+            writer.write(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode())
+            writer.write(b"%x\r\n%s\r\n" % (len(first), first))
+        else:
+            writer.write(f"{head}Content-Length: {len(page)}\r\n\r\n".encode() + first)
+        await writer.drain()
+        await release.wait()
+        if framing == "chunked":
+            writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(rest), rest))
+        else:
+            writer.write(rest)
+        await writer.drain()
+
+    client = await start_proxy(await raw_site.start(trickle), page_timeout=0.3)
+    try:
+        # A guard, not a measure: without it a proxy that waits for the rest waits forever.
+        response = await asyncio.wait_for(client.get("/news"), 20)
+        assert await asyncio.wait_for(response.content.readexactly(len(first)), 20) == first
+    finally:
+        release.set()
+    assert first + await response.read() == page  # the site's bytes, unrewritten
+    assert response.headers["Cache-Control"] == "no-store"  # nobody keeps it as the page
+
+
 # -- the upstream answers badly -----------------------------------------------------------------
 
 

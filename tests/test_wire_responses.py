@@ -151,6 +151,62 @@ async def test_fields_naming_the_upstream_point_at_the_proxy_and_others_stay(
     )
 
 
+# Fields that describe the site's bytes (false once a page is rewritten), and fields that
+# stay true of the page whatever the proxy does to its markup.
+OF_THE_BYTES = {
+    "Content-MD5": "Q2hlY2sgSW50ZWdyaXR5IQ==",
+    "Digest": "sha-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=",
+    "Content-Digest": "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:",
+    "Repr-Digest": "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:",
+    "Content-Range": "bytes 0-9/10",
+    "Accept-Ranges": "bytes",
+    "Last-Modified": "Sun, 06 Nov 1994 08:49:37 GMT",
+    "ETag": '"site-1"',
+}
+OF_THE_PAGE = {
+    "Cache-Control": "max-age=600",
+    "Expires": "Thu, 01 Jan 2099 00:00:00 GMT",
+    "Content-Language": "uk",
+    "Content-Disposition": "inline",
+    "X-Site": "kept",
+}
+
+
+async def test_a_rewritten_page_keeps_every_field_that_stays_true_and_only_those(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    upstream.page("/p", html_page("<p>page</p>"), headers={**OF_THE_BYTES, **OF_THE_PAGE})
+    client = await start_proxy(upstream)
+    public = f"http://127.0.0.1:{client.port}"
+    upstream.pages["/p"].headers["Content-Location"] = f"{upstream.url}/p.uk.html"
+    get = await client.get("/p")
+    head = await client.head("/p")
+    not_modified = await client.get("/p", headers={"If-None-Match": get.headers["ETag"]})
+    assert (get.status, head.status, not_modified.status) == (200, 200, 304)
+    for response in (get, head, not_modified):
+        assert response.headers.keys().isdisjoint(set(OF_THE_BYTES) - {"ETag"})
+        assert {name: response.headers.get(name) for name in OF_THE_PAGE} == OF_THE_PAGE
+        assert response.headers["Content-Location"] == f"{public}/p.uk.html"
+        assert response.headers["ETag"] == get.headers["ETag"] != OF_THE_BYTES["ETag"]
+        assert response.headers["Vary"] == "Accept-Encoding, Cookie"
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+    # A 304 tells of the page the browser holds: no length or type of another body
+    # (RFC 9110 §8.6, §15.4.5), which a cache would otherwise copy onto what it holds.
+    for name in ("Content-Length", "Content-Type", "Content-Encoding"):
+        assert name not in not_modified.headers
+
+
+async def test_a_relayed_file_keeps_every_end_to_end_field(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    fields = {**OF_THE_BYTES, **OF_THE_PAGE}
+    upstream.page("/f.pdf", b"%PDF-1.4 0", content_type="application/pdf", headers=fields)
+    client = await start_proxy(upstream)
+    response = await client.get("/f.pdf")
+    assert response.status == 200 and await response.read() == b"%PDF-1.4 0"
+    assert {name: response.headers.get(name) for name in fields} == fields
+
+
 @pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/pdf"])
 async def test_every_set_cookie_is_kept_for_the_public_host(
     upstream: Upstream, start_proxy: ProxyFactory, content_type: str
@@ -313,6 +369,39 @@ async def test_range_on_a_page_gets_the_whole_rewritten_page(
     assert "Range" not in upstream.seen[-1].headers
 
 
+# What browsers send as Accept when they load a page and a stylesheet.
+NAVIGATION = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+STYLESHEET = "text/css,*/*;q=0.1"
+
+
+@pytest.mark.parametrize(
+    ("name", "accept", "content"),
+    [
+        ("page.html", NAVIGATION, html_page(f"<p>{TEXT}</p>")),
+        ("site.css", STYLESHEET, "p { font-size: 14px }\n" * 10),
+    ],
+    ids=["page", "stylesheet"],
+)
+async def test_a_range_request_for_a_page_goes_upstream_once(
+    upstream: Upstream,
+    start_proxy: ProxyFactory,
+    files: Path,
+    name: str,
+    accept: str,
+    content: str,
+) -> None:
+    (files / name).write_text(content, encoding="utf-8")
+    client = await start_proxy(upstream, cache_bytes=0)  # each request is a miss
+    for ask in ({"Range": "bytes=0-9"}, {"Range": "bytes=5-", "If-Range": '"any"'}):
+        response = await client.get(f"/files/{name}", headers={"Accept": accept, **ask})
+        assert response.status == 200 and "Content-Range" not in response.headers
+        assert len(await response.read()) > 20  # the whole page, rewritten
+    # Asked for whole at once: not a 206 first and the page after it.
+    assert upstream.hits(f"/files/{name}") == 2
+    for seen in upstream.seen:
+        assert "Range" not in seen.headers and "If-Range" not in seen.headers
+
+
 async def test_range_on_a_file_is_relayed_and_the_206_passes_through(
     upstream: Upstream, start_proxy: ProxyFactory, files: Path
 ) -> None:
@@ -321,7 +410,11 @@ async def test_range_on_a_file_is_relayed_and_the_206_passes_through(
     client = await start_proxy(upstream)
     whole = await client.get("/files/data.bin")
     etag = whole.headers["ETag"]
-    for headers in ({"Range": "bytes=100-199"}, {"Range": "bytes=100-199", "If-Range": etag}):
+    for headers in (
+        {"Range": "bytes=100-199"},
+        {"Range": "bytes=100-199", "If-Range": etag},
+        {"Range": "bytes=100-199", "Accept": "video/webm,video/ogg,video/*;q=0.9,*/*;q=0.5"},
+    ):
         response = await client.get("/files/data.bin", headers=headers)
         assert response.status == 206
         assert response.headers["Content-Range"] == f"bytes 100-199/{len(data)}"

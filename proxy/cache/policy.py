@@ -10,10 +10,10 @@ from __future__ import annotations
 import calendar
 import math
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_tz
 from typing import Final, Protocol, Self
 from urllib.parse import urljoin, urlsplit
 
@@ -74,6 +74,37 @@ _HANDLED_BY_PROXY: Final = frozenset({"accept-encoding"})
 _DIGITS: Final = re.compile(r"[0-9]+")
 _WHITESPACE: Final = re.compile(r"\s+")
 _QUOTED_ETAG: Final = re.compile(r'(?:W/)?"([^"]*)"')
+_MONTHS: Final = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_MONTH: Final = "(?P<month>" + "|".join(_MONTHS) + ")"
+_TIME: Final = "(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
+_DAY_NAME: Final = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_LONG_DAY_NAME: Final = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+#: RFC 9110 §5.6.7, each form with whether its year has four digits. [0-9], not \d: other
+#: scripts' digits are not digits here.
+_HTTP_DATES: Final = (
+    # IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+    (
+        re.compile(f"{_DAY_NAME}, (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) {_TIME} GMT"),
+        True,
+    ),
+    # rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT
+    (
+        re.compile(
+            f"{_LONG_DAY_NAME}, (?P<day>[0-9]{{2}})-{_MONTH}-(?P<year>[0-9]{{2}}) {_TIME} GMT"
+        ),
+        False,
+    ),
+    # asctime-date: Sun Nov  6 08:49:37 1994
+    (
+        re.compile(f"{_DAY_NAME} {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME} (?P<year>[0-9]{{4}})"),
+        True,
+    ),
+)
 
 
 # -- field helpers ---------------------------------------------------------------------------
@@ -88,29 +119,55 @@ def _list_items(values: Iterable[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-def parse_http_date(value: str) -> float | None:
-    """An HTTP-date (RFC 9110 §5.6.7, all three formats) as epoch seconds, or None if invalid."""
-    parts = parsedate_tz(value.strip())
-    if parts is None:
-        return None
-    year, month, day, hour, minute, second = parts[:6]
-    offset = parts[9] or 0
-    if abs(offset) >= 86_400:  # HTTP-dates are GMT; tolerate a numeric zone, not nonsense
+def parse_http_date(value: str, *, now: float) -> float | None:
+    """An HTTP-date as epoch seconds, or None if it is not one (RFC 9110 §5.6.7).
+
+    Exactly the three formats: IMF-fixdate, and the obsolete RFC 850 and asctime forms a
+    recipient must accept; case-sensitive, single spaces, GMT only. Anything else, however
+    plausible (a two-digit year in IMF-fixdate, a missing comma, a numeric or other zone,
+    a one-digit hour), is invalid: for Expires that means already expired (RFC 9111 §5.3),
+    not a guess that could keep a page fresh for decades. The day name is not checked
+    against the date, as the RFC does not ask recipients to. ``now`` places the RFC 850
+    form's two-digit year.
+    """
+    text = value.strip(" \t")
+    for pattern, long_year in _HTTP_DATES:
+        match = pattern.fullmatch(text)
+        if match is None:
+            continue
+        fields = match.groupdict()
+        year = int(fields["year"])
+        if not long_year:
+            year = _two_digit_year(year, now)
+        return _epoch(year, _MONTHS[fields["month"]], fields)
+    return None
+
+
+def _two_digit_year(year: int, now: float) -> int:
+    # RFC 9110 §5.6.7: a year that appears more than 50 years in the future is the most
+    # recent past year with the same last two digits.
+    this_year = time.gmtime(now).tm_year
+    year += this_year - this_year % 100
+    return year - 100 if year > this_year + 50 else year
+
+
+def _epoch(year: int, month: int, fields: dict[str, str]) -> float | None:
+    day, hour, minute, second = (int(fields[name]) for name in ("day", "hour", "minute", "second"))
+    if hour > 23 or minute > 59 or second > 60:  # 60: a leap second
         return None
     try:
-        # parsedate_tz lets "25:61" or "Nov 32" through; datetime does not.
-        datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        datetime(year, month, day, tzinfo=UTC)  # no 31 February, no year 0
     except ValueError:
         return None
-    return float(calendar.timegm((year, month, day, hour, minute, second)) - offset)
+    return float(calendar.timegm((year, month, day, hour, minute, second)))
 
 
-def _date_field(headers: Headers, name: str) -> float | None:
+def _date_field(headers: Headers, name: str, now: float) -> float | None:
     values = _values(headers, name)
     # Two different Date or Expires lines make the field invalid (RFC 9110 §5.3).
     if len(set(values)) != 1:
         return None
-    return parse_http_date(values[0])
+    return parse_http_date(values[0], now=now)
 
 
 def _delta_seconds(argument: str | None) -> int | None:
@@ -287,14 +344,14 @@ def freshness_lifetime(response_headers: Headers, *, now_date: float) -> float:
         return float(cc.s_maxage)
     if cc.max_age is not None:
         return float(cc.max_age)
-    date = _date_field(response_headers, "Date")
+    date = _date_field(response_headers, "Date", now_date)
     if date is None:
         date = now_date
     if _values(response_headers, "Expires"):
-        expires = _date_field(response_headers, "Expires")
+        expires = _date_field(response_headers, "Expires", now_date)
         # An invalid Expires, such as "0", means already expired (RFC 9111 §5.3).
         return 0.0 if expires is None else max(0.0, expires - date)
-    last_modified = _date_field(response_headers, "Last-Modified")
+    last_modified = _date_field(response_headers, "Last-Modified", now_date)
     if last_modified is None:
         return 0.0
     return min(HEURISTIC_FRACTION * max(0.0, date - last_modified), HEURISTIC_MAX_LIFETIME)
@@ -302,7 +359,7 @@ def freshness_lifetime(response_headers: Headers, *, now_date: float) -> float:
 
 def initial_age(response_headers: Headers, *, request_time: float, response_time: float) -> float:
     """The response's age when it arrived (RFC 9111 §4.2.3, corrected_initial_age)."""
-    date = _date_field(response_headers, "Date")
+    date = _date_field(response_headers, "Date", response_time)
     apparent_age = max(0.0, response_time - (response_time if date is None else date))
     ages = _list_items(_values(response_headers, "Age"))
     age_value = _delta_seconds(ages[0]) if ages else None
