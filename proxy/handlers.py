@@ -136,6 +136,12 @@ class Fetched:
         self._claimed = True
         return self.own
 
+    def discard(self) -> None:
+        """No request will claim ``own`` any more: close the response it may hold open."""
+        own = self.claim()
+        if isinstance(own, Relay):
+            own.response.release()
+
     def vary(self, outgoing: CIMultiDict[str]) -> VaryKey | None:
         """The values ``outgoing`` has for the fields the answer varies on; None for ``*``."""
         vary = vary_key(self._response_headers().getall(hdrs.VARY, ()), outgoing)
@@ -180,7 +186,9 @@ class Proxy:
         self.stylesheets = stylesheets
         self.clock = clock
         self.links = siterules.links(settings)
-        self.flight: SingleFlight[tuple[object, ...], Fetched] = SingleFlight()
+        # A browser that leaves while its fetch runs leaves the fetch running for others; an
+        # open response that no one stayed for is closed, not left to hold the connection.
+        self.flight: SingleFlight[tuple[object, ...], Fetched] = SingleFlight(Fetched.discard)
         #: Rewrites running, by what they are made from: concurrent misses with the same
         #: bytes under different URLs wait for one.
         self.making: SingleFlight[Made, Page | None] = SingleFlight()
@@ -602,8 +610,7 @@ class Proxy:
                 fetched = await self.flight.run(
                     ("revalidate", key), lambda: self._revalidate(target, outgoing, key, entry)
                 )
-                if isinstance(fetched.own, Relay):
-                    fetched.own.response.release()
+                fetched.discard()  # nobody to stream an unrewritable answer to
             except UpstreamError as exc:
                 log.warning("background revalidation of %s failed: %s", target, exc)
 
@@ -729,23 +736,25 @@ class Proxy:
             response.headers.extend(out)
             if hdrs.CONTENT_LENGTH not in out and request.method != hdrs.METH_HEAD:
                 response.enable_chunked_encoding()
-            await response.prepare(request)
-            if request.method == hdrs.METH_HEAD:
-                return response
-            if relay.head:
-                await response.write(relay.head)
-            if not relay.complete:
-                try:
+            try:
+                await response.prepare(request)
+                if request.method == hdrs.METH_HEAD:
+                    return response
+                if relay.head:
+                    await response.write(relay.head)
+                if not relay.complete:
                     async for chunk in upstream.content.iter_chunked(_CHUNK):
                         await response.write(chunk)
-                except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-                    # The status line is gone already: all that is left is to cut it short,
-                    # so the browser sees a broken download rather than a complete one.
-                    log.warning("upstream broke off %s: %s", upstream.url.raw_path, exc)
-                    if request.transport is not None:
-                        request.transport.close()
+                await response.write_eof()
+            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+                if request.transport is None or request.transport.is_closing():
+                    # The browser left (a tab closed, a page moved on): no one to tell.
+                    log.debug("browser left during %s", upstream.url.raw_path)
                     return response
-            await response.write_eof()
+                # The status line is gone already: all that is left is to cut it short, so
+                # the browser sees a broken download rather than a complete one.
+                log.warning("upstream broke off %s: %s", upstream.url.raw_path, exc)
+                request.transport.close()
             return response
         finally:
             upstream.release()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,6 +18,7 @@ from yarl import URL
 
 from proxy.app import create_app
 from proxy.config import Settings
+from proxy.lifecycle import runner
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -153,3 +155,27 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@asynccontextmanager
+async def serving(site: Upstream | URL, **overrides: Any) -> AsyncIterator[int]:
+    """The proxy in front of ``site`` as ``python -m proxy`` runs it; yields its port.
+
+    Unlike aiohttp's test server, the command line's runner does not cancel a handler whose
+    browser left: the handler finds out when it writes.
+    """
+    port = free_port()
+    settings = Settings(
+        upstream=await site.start() if isinstance(site, Upstream) else site,
+        public_url=URL.build(scheme="http", host="127.0.0.1", port=port),
+        port=port,
+        rewrite_processes=0,
+    )
+    settings = replace(settings, **overrides)
+    proxy = runner(create_app(settings), settings)
+    await proxy.setup()
+    try:
+        await web.TCPSite(proxy, "127.0.0.1", port).start()
+        yield port
+    finally:
+        await proxy.cleanup()

@@ -169,3 +169,37 @@ async def test_aclose_cancels_running_work() -> None:
     assert all(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
     assert work.finished == 0
     assert len(flight) == 0
+
+
+async def test_a_result_every_caller_walked_away_from_is_handed_over_once() -> None:
+    dropped: list[object] = []
+    flight: SingleFlight[str, object] = SingleFlight(abandoned=dropped.append)
+    work = Work("open response")
+    await abandon(flight, work)
+    work.gate.set()
+    await until(lambda: "/page" not in flight)
+    assert dropped == ["open response"]
+
+
+async def test_a_result_some_caller_stays_for_is_not_handed_over() -> None:
+    dropped: list[object] = []
+    flight: SingleFlight[str, object] = SingleFlight(abandoned=dropped.append)
+    work = Work("open response")
+    leaving, staying = await start_callers(flight, "/page", work, 2)
+    leaving.cancel()
+    work.gate.set()
+    assert await staying == "open response"
+    assert dropped == []
+
+
+async def test_the_last_caller_cancelled_as_the_work_ends_hands_its_result_over() -> None:
+    dropped: list[object] = []
+    flight: SingleFlight[str, object] = SingleFlight(abandoned=dropped.append)
+    work = Work("open response")
+    [caller] = await start_callers(flight, "/page", work, 1)
+    work.gate.set()
+    await until(lambda: "/page" not in flight)  # done, its caller not yet woken
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert dropped == ["open response"]

@@ -8,39 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import replace
-from typing import Any
 
 import pytest
 from aiohttp import web
-from yarl import URL
 
-from proxy.app import create_app
-from proxy.config import Settings
-from proxy.lifecycle import runner
-from tests.conftest import Upstream, free_port, html_page
-
-
-@asynccontextmanager
-async def serving(upstream: Upstream, **overrides: Any) -> AsyncIterator[int]:
-    """The proxy in front of ``upstream`` as ``python -m proxy`` runs it; yields its port."""
-    port = free_port()
-    settings = Settings(
-        upstream=await upstream.start(),
-        public_url=URL.build(scheme="http", host="127.0.0.1", port=port),
-        port=port,
-        rewrite_processes=0,
-    )
-    settings = replace(settings, **overrides)
-    proxy = runner(create_app(settings), settings)
-    await proxy.setup()
-    try:
-        await web.TCPSite(proxy, "127.0.0.1", port).start()
-        yield port
-    finally:
-        await proxy.cleanup()
+from tests.conftest import Upstream, html_page, serving
 
 
 async def closed_by_peer(reader: asyncio.StreamReader, within: float) -> bool:

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from bs4 import BeautifulSoup
 from yarl import URL
 
-from tests.conftest import ProxyFactory, Upstream, free_port, html_page
+from tests.conftest import ProxyFactory, Upstream, free_port, html_page, serving
 
 Client = TestClient[web.Request, web.Application]
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -278,6 +278,73 @@ async def test_a_file_cut_short_mid_stream_is_an_aborted_download_not_a_complete
     [line] = failures(caplog)
     assert "broke off" in line.getMessage()
     assert (await client.get("/_a11y/page.css")).status == 200
+
+
+@pytest.mark.parametrize("server", ["aiohttp's test server", "the command line's runner"])
+@pytest.mark.parametrize("leaves", ["before the answer", "mid-download"])
+async def test_a_reader_who_leaves_is_no_error_and_frees_the_upstream(
+    leaves: str,
+    server: str,
+    raw_site: RawSites,
+    start_proxy: ProxyFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The test server cancels the handler of a browser that left (the fetch it shares runs
+    on); the command line's lets it run until it writes to the closed connection."""
+    asked, reader_gone, upstream_let_go = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def slow_file(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.set()
+        if leaves == "before the answer":
+            await reader_gone.wait()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: 10000000\r\n\r\n"
+        )
+        try:
+            for _ in range(200):
+                writer.write(b"0" * 50_000)
+                await writer.drain()
+                await asyncio.sleep(0.02)
+        except ConnectionError:
+            upstream_let_go.set()
+
+    async def leave(port: int) -> None:
+        # A browser tab closed while the file comes: a socket of its own, shut mid-answer.
+        tab_reader, tab = await asyncio.open_connection("127.0.0.1", port)
+        tab.write(b"GET /big.pdf HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await tab.drain()
+        await asyncio.wait_for(asked.wait(), timeout=3)
+        if leaves == "mid-download":
+            await tab_reader.readexactly(10_000)
+        tab.close()
+        await tab.wait_closed()
+        reader_gone.set()
+        await asyncio.wait_for(upstream_let_go.wait(), timeout=3)
+        await asyncio.sleep(0.1)
+        assert failures(caplog) == []
+        # The proxy serves the next reader as before.
+        _, status = await fetch_raw(port, "/_a11y/page.css")
+        assert status.startswith(b"HTTP/1.1 200")
+
+    origin = await raw_site.start(slow_file)
+    if server == "aiohttp's test server":
+        client = await start_proxy(origin)
+        caplog.clear()
+        assert client.port is not None
+        await leave(client.port)
+    else:
+        async with serving(origin) as port:
+            caplog.clear()
+            await leave(port)
+
+
+async def fetch_raw(port: int, path: str) -> tuple[bytes, bytes]:
+    """One request on a connection of its own; the whole answer and its status line."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+    answer = await reader.read()
+    writer.close()
+    return answer, answer.split(b"\r\n", 1)[0]
 
 
 async def test_one_stalled_upstream_request_does_not_hold_up_others(

@@ -21,11 +21,15 @@ class SingleFlight(Generic[K, T]):
     The work runs in a task of its own, shielded from its callers: a caller that is cancelled
     (a browser that went away) leaves it running for the others, and when every caller has
     gone it still finishes, so the page still reaches the cache. A failure reaches every
-    caller waiting for it and is then forgotten: the next call runs the work again.
+    caller waiting for it and is then forgotten: the next call runs the work again. A result
+    no caller stayed for is handed to ``abandoned``, to let go of what it holds.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, abandoned: Callable[[T], None] | None = None) -> None:
         self._running: dict[K, asyncio.Task[T]] = {}
+        #: Callers inside :meth:`run`, per task: the work's result is theirs to use.
+        self._waiting: dict[asyncio.Task[T], int] = {}
+        self._abandoned = abandoned
 
     async def run(self, key: K, factory: Callable[[], Awaitable[T]]) -> T:
         """The result of ``factory()``, run once for all concurrent callers with ``key``."""
@@ -36,11 +40,40 @@ class SingleFlight(Generic[K, T]):
             task.set_name(f"single-flight {key!r}")
             self._running[key] = task
             task.add_done_callback(functools.partial(self._finished, key))
-        return await asyncio.shield(task)
+        self._waiting[task] = self._waiting.get(task, 0) + 1
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if self._left(task) and task.done():
+                # The last caller went away after the work was done, before taking its result.
+                self._abandon(task)
+            raise
+        except BaseException:
+            self._left(task)
+            raise
+        self._left(task)
+        return result
+
+    def _left(self, task: asyncio.Task[T]) -> bool:
+        """One caller less for ``task``; whether it was the last."""
+        waiting = self._waiting[task] - 1
+        if waiting:
+            self._waiting[task] = waiting
+            return False
+        del self._waiting[task]
+        return True
+
+    def _abandon(self, task: asyncio.Task[T]) -> None:
+        if self._abandoned is not None and not task.cancelled() and task.exception() is None:
+            self._abandoned(task.result())
 
     def _finished(self, key: K, task: asyncio.Task[T]) -> None:
         if self._running.get(key) is task:
             del self._running[key]
+        if task not in self._waiting:
+            # Every caller went away while it ran: what it holds (an open response, say) has
+            # no one to use it.
+            self._abandon(task)
         # asyncio.shield stops watching the work once its caller is cancelled, so a failure
         # that every caller walked away from would be logged as "Task exception was never
         # retrieved". Fetch it here; callers still waiting get it all the same.
