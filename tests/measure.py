@@ -321,7 +321,12 @@ STATE_JS: Final = (
   const bar = document.getElementById('a11y-proxy-toolbar');
   const root = getComputedStyle(document.documentElement);
   return {
-    controls: bar ? [...bar.querySelectorAll('a')].map((a) => a.getAttribute('href')) : [],
+    // Where each control leads as the browser resolves it (a page's <base> counts): a path
+    // when it stays on this origin, else the whole address.
+    controls: bar ? [...bar.querySelectorAll('a')].map((a) => {
+      const url = new URL(a.href);
+      return url.origin === location.origin ? url.pathname + url.search : a.href;
+    }) : [],
     current: bar ? [...bar.querySelectorAll('a[aria-current="true"]')].length : 0,
     scale: root.getPropertyValue('--a11y-scale').trim(),
     background: rgba(root.backgroundColor).slice(0, 3),
@@ -486,8 +491,12 @@ class SizeReport:
         return [item for item in self.ratios if item.ratio < minimum - 0.01]
 
 
-def size_ratios(normal: Sequence[Text], enlarged: Sequence[Text]) -> SizeReport:
-    """Font size in the enlarged render over the normal one, per text element of the page."""
+def size_ratios(normal: Sequence[Text], enlarged: Sequence[Text], factor: float) -> SizeReport:
+    """Font size in the enlarged render over the normal one, per text element of the page.
+
+    A text whose longest word would not fit the window at ``factor`` times its size is kept
+    within that room on purpose; it is excused only when it did fall short of ``factor``.
+    """
     before = {item.path: item for item in normal if not item.ours}
     ratios: list[SizeRatio] = []
     excused: list[tuple[SizeRatio, str]] = []
@@ -506,7 +515,7 @@ def size_ratios(normal: Sequence[Text], enlarged: Sequence[Text]) -> SizeReport:
             excused.append((ratio, "text of (almost) no size: hidden by its site"))
         elif original.size <= BROWSER_MINIMUM_PX and item.size > original.size:
             excused.append((ratio, "raised to the browser's minimum size in the normal version"))
-        elif item.capped and item.size >= original.size - 0.01:
+        elif item.capped and original.size - 0.01 <= item.size < original.size * factor - 0.01:
             excused.append((ratio, "a word too long for the window at the mode's size"))
         else:
             ratios.append(ratio)

@@ -70,11 +70,6 @@ KNOWN: Final[dict[tuple[str, str], tuple[frozenset[str], frozenset[int], str]]] 
         "four boxes deep, the framework's side padding (in rem, so grown with the text) leaves "
         "a 320 px window's text less than the 70 % of its width the room rule assumes",
     ),
-    ("layouts:/govuk-service.html", "broken"): (
-        frozenset({"phone", "320px"}),
-        frozenset({200}),
-        "an e-mail address in a summary list value, which GOV.UK lets break anywhere",
-    ),
     ("layouts:/uswds-landing.html", "hidden"): (
         frozenset({"desktop"}),
         frozenset({150, 200}),

@@ -43,7 +43,7 @@ from proxy.config import Settings
 from proxy.links import LinkMap
 from proxy.modes import ALL_MODES, DEFAULT, Mode
 from proxy.rewrite import MAX_BYTES, MAX_TAGS, Rules, rewrite
-from proxy.toolbar import MARK, TOOLBAR_ID, head_links, mode_link, toolbar
+from proxy.toolbar import MARK, RETURN_ID, TOOLBAR_ID, head_links, mode_link, toolbar
 from tests.conftest import free_port
 from tests.corpus_report import (
     MAPPED,
@@ -84,6 +84,12 @@ SCREENSHOT_PAGES: Final = (
 )
 #: Share of pixels allowed to differ between the original and the proxied render.
 PIXEL_TOLERANCE: Final = 0.002
+#: Pages that differ by more, and why. Chromium keeps a text sized in % or em of its parent
+#: at 6 px at least, but not one sized by min(), which is how a relative size keeps to the
+#: room its longest word has (proxy/css.py): MathJax's third-level fraction is 5.8 px.
+PIXEL_EXCUSES: Final = {
+    "mathjax.html": (0.01, "a nested fraction under 6 px is 1 px shorter; what follows moves"),
+}
 VIEWPORT: Final = {"width": 1280, "height": 1800}
 CHROMIUM_ARGS: Final = [
     "--no-sandbox",
@@ -427,9 +433,9 @@ _DOM_WALK: Final = """(mark) => {
   walk(document, 0);
   return lines.join('\\n');
 }"""
-_HIDE_TOOLBAR: Final = """(id) => {
+_HIDE_OURS: Final = """(ids) => {
   const style = document.createElement('style');
-  style.textContent = '#' + id + '{display:none!important}';
+  style.textContent = ids.map((id) => '#' + id).join(',') + '{display:none!important}';
   document.head.append(style);
 }"""
 # Share of pixels that differ by more than a little in any channel (anti-aliasing aside).
@@ -498,7 +504,7 @@ def test_chromium_builds_the_same_document(
         if op != "equal":
             before = [_node(line) for line in original[a1:a2]]
             after = [_node(line) for line in proxied[b1:b2]]
-            compare_elements(before, after, None, "", result)
+            compare_elements(before, after, None, "", result, case.path)
     assert not result.failures, f"{_label(case)}:\n  " + "\n  ".join(result.failures)
     report.row(_label(case)).dom_nodes = len(original)
 
@@ -520,8 +526,10 @@ def test_the_default_mode_renders_like_the_original(
     before = static_page.screenshot(animations="disabled")
     static_page.goto(str(servers.proxy) + case.path, wait_until="load", timeout=60_000)
     assert static_page.locator(f"#{TOOLBAR_ID}").count() == 1
-    # The toolbar pushes the page down by design; hidden, the rest must be where it was.
-    static_page.evaluate(_HIDE_TOOLBAR, TOOLBAR_ID)
+    # The toolbar pushes the page down and the way back to it follows the page, by design;
+    # with both hidden, the rest must be where it was.
+    assert static_page.locator(f"#{RETURN_ID}").count() == 1
+    static_page.evaluate(_HIDE_OURS, [TOOLBAR_ID, RETURN_ID])
     after = static_page.screenshot(animations="disabled")
 
     judge = browser.new_page()
@@ -530,7 +538,10 @@ def test_the_default_mode_renders_like_the_original(
     finally:
         judge.close()
     report.row(name).pixels = differing
-    assert differing <= PIXEL_TOLERANCE, f"{name}: {differing:.2%} of the pixels differ"
+    tolerance, why = PIXEL_EXCUSES.get(name, (PIXEL_TOLERANCE, ""))
+    assert differing <= tolerance, f"{name}: {differing:.2%} of the pixels differ"
+    if why:
+        assert differing > PIXEL_TOLERANCE, f"{name} renders alike now: take it off PIXEL_EXCUSES"
 
 
 def _data_url(png: bytes) -> str:
