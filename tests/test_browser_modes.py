@@ -438,7 +438,11 @@ def test_large_font_keeps_headings_larger_than_body_text(survey: Survey) -> None
         by_size: dict[float, list[float]] = {}
         for item in survey.modes[mode].texts:
             # A text kept within the room its longest word has is out of the order on purpose.
-            held = item.capped and item.size < normal.get(item.path, 0) * factor - 0.01
+            # So, the other way, is monospace text in such an element: Chromium sizes it at
+            # 13/16 of a size that comes from the keyword "medium", and the cap's min() is not
+            # one, so it takes its parent's size (as large as the text around it).
+            expected = normal.get(item.path, 0) * factor
+            held = item.capped and abs(item.size - expected) > 0.01
             if item.path in normal and not held:
                 by_size.setdefault(normal[item.path], []).append(item.size)
         groups = [by_size[size] for size in sorted(by_size)]

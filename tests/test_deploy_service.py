@@ -23,8 +23,10 @@ INSTALLED_AT = "/usr/local/bin/a11y-proxy"
 
 def console_script() -> Path:
     """The installed a11y-proxy command; ./test.sh installs it, so CI must have it."""
+    # The one installed with the Python running the tests comes first: another on PATH may
+    # be an older install.
     beside = Path(sys.executable).parent / "a11y-proxy"
-    found = shutil.which("a11y-proxy") or (str(beside) if beside.exists() else None)
+    found = str(beside) if beside.exists() else shutil.which("a11y-proxy")
     if found is None:
         if os.environ.get("CI"):
             pytest.fail("the a11y-proxy command is not installed")
