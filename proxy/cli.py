@@ -21,7 +21,7 @@ from typing import Final, NoReturn
 from aiohttp import web
 from yarl import URL
 
-from proxy import logs, settings_file
+from proxy import cookies, logs, settings_file
 from proxy.config import MIB, Settings, SettingsError, parse_networks, parse_origin
 from proxy.tuning import Tuning
 from proxy.workers import cpu_count
@@ -216,6 +216,23 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "forward for counts) (default: this machine, %(default)s)",
     ),
     (
+        "session-cookies",
+        "NAMES",
+        cookies.parse_names,
+        "",
+        "comma-separated names of the site's session cookies (* and ? allowed); when given, "
+        "only they make a request personal, so it bypasses pages stored for everyone "
+        "(default: any cookie but the well-known analytics and consent ones)",
+    ),
+    (
+        "ignore-cookies",
+        "NAMES",
+        cookies.parse_names,
+        "",
+        "comma-separated names of cookies that never make a request personal, besides the "
+        "well-known analytics and consent ones (* and ? allowed) (default: none)",
+    ),
+    (
         "rewrite-processes",
         "N",
         count,
@@ -258,6 +275,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _list(value: object) -> tuple[object, ...]:
     return value if isinstance(value, tuple) else ()
+
+
+def _names(value: object) -> tuple[str, ...]:
+    return tuple(str(name) for name in _list(value))
 
 
 def _converters() -> dict[str, Callable[[str], object]]:
@@ -342,6 +363,8 @@ def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]
         max_body_bytes=int(str(values["max-body-bytes"])),
         trusted_proxies=trusted if isinstance(trusted, tuple) else (),
         operator_addresses=operators if isinstance(operators, tuple) else (),
+        session_cookies=_names(values["session-cookies"]),
+        ignore_cookies=_names(values["ignore-cookies"]),
         public_aliases=tuple(
             url for url in _list(values["public-aliases"]) if isinstance(url, URL)
         ),

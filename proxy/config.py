@@ -100,6 +100,12 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     #: Who may read the statistics and metrics (see :mod:`proxy.operators`); others get 404.
     operator_addresses: tuple[Network, ...] = LOOPBACK
+    #: The site's session cookies (shell-style patterns): when given, only these make a
+    #: request personal (see :mod:`proxy.cookies`); by default any cookie not ignored does.
+    session_cookies: tuple[str, ...] = ()
+    #: Cookies that never make a request personal, besides the well-known analytics and
+    #: consent cookies (:data:`proxy.cookies.ANALYTICS_AND_CONSENT`).
+    ignore_cookies: tuple[str, ...] = ()
     #: Processes that rewrite pages; 0 rewrites on a thread (for tests and tiny setups).
     rewrite_processes: int = 1
     #: Pages that may wait for a free rewrite worker; one more is relayed unrewritten at once,

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -43,10 +44,11 @@ from proxy.cache.policy import (
     invalidated_urls,
     invalidates,
     merge_304,
-    storable,
+    not_stored_because,
     vary_key,
 )
 from proxy.config import Settings
+from proxy.cookies import SessionCookies
 from proxy.errors import (
     ClientError,
     MethodRefused,
@@ -186,6 +188,7 @@ class Proxy:
         self.stylesheets = stylesheets
         self.clock = clock
         self.links = siterules.links(settings)
+        self.sessions = SessionCookies(settings.session_cookies, settings.ignore_cookies)
         # A browser that leaves while its fetch runs leaves the fetch running for others; an
         # open response that no one stayed for is closed, not left to hold the connection.
         self.flight: SingleFlight[tuple[object, ...], Fetched] = SingleFlight(Fetched.discard)
@@ -197,6 +200,12 @@ class Proxy:
         self.revalidations = 0
         #: Pages and stylesheets not rewritten again: the same bytes came for another URL.
         self.reused_rewrites = 0
+        #: Requests answered only with pages the site made public, by what made them
+        #: personal ("authorization", "cookie"), for the metrics.
+        self.personal: Counter[str] = Counter()
+        #: Rewritten pages not stored, by the rule that kept them out (see
+        #: :func:`not_stored_because`).
+        self.not_stored: Counter[str] = Counter()
 
     # -- routing -------------------------------------------------------------------------
 
@@ -236,6 +245,8 @@ class Proxy:
         body = {
             "revalidations": self.revalidations,
             "rewrites_reused": self.reused_rewrites,
+            "personal_requests": dict(self.personal),
+            "pages_not_stored": dict(self.not_stored),
             **(asdict(stats) if stats else {}),
         }
         return web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})
@@ -318,7 +329,7 @@ class Proxy:
             outgoing = self._cacheable_headers(request)
             key = self.cache.key(target, outgoing)
         entry = self.cache.get(key) if key is not None else None
-        private = _private(request)
+        private = self._personal(request)
         if entry is not None and private and not entry.public:
             entry = None  # a request with credentials gets only what the site made public
         now = self.clock()
@@ -470,15 +481,32 @@ class Proxy:
         return Fetched(own=entry, asked=outgoing)
 
     def _store(self, target: str, outgoing: CIMultiDict[str], entry: Entry) -> bool:
-        if not storable(
+        why = not_stored_because(
             hdrs.METH_GET,
             entry.status,
             outgoing,
             entry.headers,
-            session_cookies=headers.upstream_cookies(outgoing.getall(hdrs.COOKIE, ())),
-        ):
+            session_cookies=bool(self.sessions.names(outgoing.getall(hdrs.COOKIE, ()))),
+        )
+        if why is not None:
+            self.not_stored[why] += 1
             return False
         return self.cache.put(target, outgoing, entry)
+
+    def _personal(self, request: web.Request) -> bool:
+        """Whether the browser sends credentials of its own, which may make the page its own:
+        ``Authorization``, or a cookie that may hold a session (more than the upstream sees,
+        if anything: a False here is also False for the request as sent upstream)."""
+        if hdrs.AUTHORIZATION in request.headers:
+            self.personal["authorization"] += 1
+            return True
+        names = self.sessions.names(request.headers.getall(hdrs.COOKIE, ()))
+        if not names:
+            return False
+        self.personal["cookie"] += 1
+        # Names only: a value may be a session, and logs are read by more people than readers.
+        log.debug("%s is personal: cookies %s", request.raw_path, ", ".join(names))
+        return True
 
     async def _rewrite(
         self, response: aiohttp.ClientResponse, request_time: float
@@ -767,14 +795,6 @@ class Proxy:
         if location.startswith("/") and not location.startswith("//"):
             return toolbar.mode_link(self.settings.prefix, mode, location)
         return location
-
-
-def _private(request: web.Request) -> bool:
-    """Whether the browser sends credentials of its own (more than the upstream sees, if
-    anything: a False here is also False for the request as sent upstream)."""
-    return hdrs.AUTHORIZATION in request.headers or headers.upstream_cookies(
-        request.headers.getall(hdrs.COOKIE, ())
-    )
 
 
 def _etag(page_digest: str, added: str, mode: Mode) -> str:

@@ -165,16 +165,6 @@ def strip_mode_cookie(cookie_header: str) -> str:
     return ";".join(kept).strip()
 
 
-def upstream_cookies(cookie_headers: Iterable[str]) -> bool:
-    """Whether the browser sends the upstream any cookie of its own (a possible session)."""
-    for header in cookie_headers:
-        for part in header.split(";"):
-            name = part.split("=", 1)[0].strip()
-            if name and name != COOKIE_NAME:
-                return True
-    return False
-
-
 def mode_cookie(cookie_headers: Iterable[str]) -> str | None:
     """The value of the proxy's cookie, if the browser sent one; parsed leniently."""
     for header in cookie_headers:

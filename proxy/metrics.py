@@ -262,6 +262,23 @@ class CacheCollector(Collector):
             "Pages and stylesheets not rewritten again: the same bytes came for another URL",
             value=proxy.reused_rewrites,
         )
+        personal = CounterMetricFamily(
+            f"{_NAMESPACE}_cache_personal_requests",
+            "GET and HEAD requests with credentials of their own, answered only with pages "
+            "the site made public, by what they carried (authorization, cookie)",
+            labels=["reason"],
+        )
+        for reason, value in proxy.personal.items():
+            personal.add_metric([reason], value)
+        yield personal
+        not_stored = CounterMetricFamily(
+            f"{_NAMESPACE}_cache_pages_not_stored",
+            "Rewritten pages the HTTP rules kept out of the cache, by rule",
+            labels=["reason"],
+        )
+        for reason, value in proxy.not_stored.items():
+            not_stored.add_metric([reason], value)
+        yield not_stored
         yield GaugeMetricFamily(
             f"{_NAMESPACE}_cache_bytes", "Bytes the stored pages take", value=now["bytes_held"]
         )

@@ -31,7 +31,15 @@ from proxy.tuning import Tuning, TuningError, parse
 
 ENV: Final = "A11Y_PROXY_CONFIG"
 #: Options that take several values: a TOML list, or commas on the command line.
-LISTS: Final = frozenset({"public-aliases", "trusted-proxies", "operator-addresses"})
+LISTS: Final = frozenset(
+    {
+        "public-aliases",
+        "trusted-proxies",
+        "operator-addresses",
+        "session-cookies",
+        "ignore-cookies",
+    }
+)
 # Options that make no sense inside the file itself.
 _NOT_IN_FILE: Final = frozenset({"config", "check-config"})
 

@@ -6,6 +6,7 @@ Time is a FakeClock handed to the proxy: freshness moves without sleeping.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -225,6 +226,96 @@ async def test_two_sessions_never_see_each_others_page(
     anonymous = await (await client.get("/me")).text()
     assert "Hello alice" in alice and "Hello bob" in bob and "Hello nobody" in anonymous
     assert "alice" not in await (await client.get("/me")).text()
+
+
+ANALYTICS = "_ga=GA1.2.123.456; _ym_uid=1675; OptanonConsent=groups%3DC0001"
+
+
+async def test_analytics_and_consent_cookies_leave_a_public_page_to_the_cache(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    page = Resource(cache_control="max-age=300")
+    upstream.route("/news", page.handle)
+    client = await start_proxy(upstream)
+    for visit in range(5):
+        cookie = f"{ANALYTICS}.{visit}; a11y_mode=blue-150"
+        answer = await client.get("/news", headers={"Cookie": cookie})
+        assert answer.status == 200 and "version one" in await answer.text()
+    assert page.full == 1
+    # Every cookie but the proxy's own still reaches the site, unchanged.
+    assert upstream.seen[0].headers["Cookie"] == f"{ANALYTICS}.0"
+    # A session cookie beside them still gets a page of its own.
+    await client.get("/news", headers={"Cookie": f"{ANALYTICS}; sid=alice"})
+    assert page.full == 2
+    stats = await (await client.get("/_a11y/stats")).json()
+    assert stats["personal_requests"] == {"cookie": 1}
+    assert stats["pages_not_stored"] == {"cookie": 1}
+
+
+async def test_an_operator_names_the_session_cookies_or_more_cookies_to_ignore(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    page, other = Resource(), Resource()
+    upstream.route("/", page.handle)
+    upstream.route("/other", other.handle)
+    only_sid = await start_proxy(upstream, session_cookies=("sid",))
+    await only_sid.get("/", headers={"Cookie": "lang=uk; theme=dark"})
+    await only_sid.get("/", headers={"Cookie": "lang=en"})
+    assert page.full == 1
+    await only_sid.get("/", headers={"Cookie": "lang=uk; sid=alice"})
+    assert page.full == 2
+
+    ignoring = await start_proxy(upstream, ignore_cookies=("lang",))
+    await ignoring.get("/other", headers={"Cookie": "lang=uk"})
+    await ignoring.get("/other", headers={"Cookie": "lang=en"})
+    await ignoring.get("/other", headers={"Cookie": "lang=uk; theme=dark"})
+    assert other.full == 2
+
+
+async def test_what_the_site_says_of_cookies_keeps_its_meaning_with_ignored_cookies(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    """Vary: Cookie gives each cookie value its own page; Set-Cookie and private are never
+    shared, whatever cookies the request carried."""
+
+    async def by_cookie(request: web.Request) -> web.Response:
+        return web.Response(
+            text=html_page(f"<p>for {request.cookies.get('_ga', 'nobody')}</p>"),
+            content_type="text/html",
+            headers={"Cache-Control": "max-age=60", "Vary": "Cookie"},
+        )
+
+    upstream.route("/vary", by_cookie)
+    cases = {
+        "/private": Resource(cache_control="private, max-age=60"),
+        "/set-cookie": Resource(extra={"Set-Cookie": "visit=1; Path=/elsewhere"}),
+    }
+    for path, resource in cases.items():
+        upstream.route(path, resource.handle)
+    client = await start_proxy(upstream)
+    one = await (await client.get("/vary", headers={"Cookie": "_ga=one"})).text()
+    two = await (await client.get("/vary", headers={"Cookie": "_ga=two"})).text()
+    assert "for one" in one and "for two" in two
+    assert "for one" in await (await client.get("/vary", headers={"Cookie": "_ga=one"})).text()
+    for path, resource in cases.items():
+        for _ in range(2):
+            await client.get(path, headers={"Cookie": ANALYTICS})
+        assert resource.full == 2, path
+    stats = await (await client.get("/_a11y/stats")).json()
+    assert stats["pages_not_stored"] == {"private": 2, "set-cookie": 2}
+    assert stats["personal_requests"] == {}
+
+
+async def test_the_debug_log_names_the_session_cookies_never_their_values(
+    upstream: Upstream, start_proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    upstream.route("/", Resource().handle)
+    client = await start_proxy(upstream)
+    with caplog.at_level(logging.DEBUG, logger="proxy.handlers"):
+        await client.get("/", headers={"Cookie": "_ga=1; sid=s3cr3t; cart=k33p"})
+    said = [r.getMessage() for r in caplog.records if "personal" in r.getMessage()]
+    assert said == ["/ is personal: cookies sid, cart"]
+    assert not any("s3cr3t" in r.getMessage() or "k33p" in r.getMessage() for r in caplog.records)
 
 
 async def test_vary_puts_request_fields_into_the_key(

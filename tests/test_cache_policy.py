@@ -23,6 +23,7 @@ from proxy.cache.policy import (
     invalidated_urls,
     invalidates,
     merge_304,
+    not_stored_because,
     parse_http_date,
     storable,
     vary_key,
@@ -312,6 +313,50 @@ def test_vary_on_named_fields_is_stored() -> None:
 def test_set_cookie_is_never_stored_even_when_public() -> None:
     response = headers(("Cache-Control", "public, s-maxage=60"), ("Set-Cookie", "sid=1"))
     assert not is_storable(response)
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "request_fields", "response_fields", "cookies", "reason"),
+    [
+        ("HEAD", 200, [], [("Cache-Control", "max-age=60")], False, "method"),
+        ("GET", 206, [], [("Cache-Control", "max-age=60")], False, "status"),
+        ("GET", 200, [("Cache-Control", "no-store")], [], False, "no-store"),
+        ("GET", 200, [], [("Cache-Control", "no-transform, max-age=9")], False, "no-transform"),
+        ("GET", 200, [], [("Cache-Control", "private")], False, "private"),
+        ("GET", 200, [], [("Cache-Control", "max-age=9"), ("Vary", "*")], False, "vary-star"),
+        (
+            "GET",
+            200,
+            [],
+            [("Cache-Control", "max-age=9"), ("Set-Cookie", "a=1")],
+            False,
+            "set-cookie",
+        ),
+        (
+            "GET",
+            200,
+            [("Authorization", "Basic dTpw")],
+            [("Cache-Control", "max-age=9")],
+            False,
+            "authorization",
+        ),
+        ("GET", 200, [], [("Cache-Control", "max-age=9")], True, "cookie"),
+        ("GET", 200, [], [], False, "no-freshness"),
+        ("GET", 200, [], [("Cache-Control", "public, max-age=9")], True, None),
+    ],
+)
+def test_what_keeps_a_page_out_is_named_for_the_metrics(
+    method: str,
+    status: int,
+    request_fields: list[tuple[str, str]],
+    response_fields: list[tuple[str, str]],
+    cookies: bool,
+    reason: str | None,
+) -> None:
+    request, response = headers(*request_fields), headers(*response_fields)
+    why = not_stored_because(method, status, request, response, session_cookies=cookies)
+    assert why == reason
+    assert storable(method, status, request, response, session_cookies=cookies) is (why is None)
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,8 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
         (["--rewrite-queue", "-1"], "--rewrite-queue", "-1"),
         (["--prefix", "a11y"], "--prefix", "a11y"),
         (["--log-level", "loud"], "--log-level", "loud"),
+        (["--session-cookies", "sid=1"], "--session-cookies", "sid=1"),
+        (["--ignore-cookies", "a b"], "--ignore-cookies", "a b"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_option_and_value_and_exit_2(
@@ -105,6 +107,21 @@ def test_operator_addresses_default_to_this_machine_and_come_from_file_and_envir
     settings, _, _ = parse_settings(["--config", str(config)])
     assert [str(n) for n in settings.operator_addresses] == ["192.0.2.7/32"]
     assert main(["--operator-addresses", "everyone"]) == 2
+
+
+def test_cookie_names_come_from_flags_environment_and_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, _, _ = parse_settings([])
+    assert settings.session_cookies == () and settings.ignore_cookies == ()
+    config = tmp_path / "site.toml"
+    config.write_text('session_cookies = ["PHPSESSID", "wordpress_logged_in_*"]\n')
+    settings, _, _ = parse_settings(["--config", str(config)])
+    assert settings.session_cookies == ("PHPSESSID", "wordpress_logged_in_*")
+    monkeypatch.setenv("A11Y_PROXY_IGNORE_COOKIES", "lang, theme")
+    settings, _, _ = parse_settings(["--session-cookies", "sid"])
+    assert settings.session_cookies == ("sid",)
+    assert settings.ignore_cookies == ("lang", "theme")
 
 
 def test_no_arguments_means_the_demo_site() -> None:

@@ -114,6 +114,25 @@ async def test_metrics_count_requests_by_status_and_mode_and_read_the_cache(
     assert value(samples, "a11y_proxy_requests_in_flight") == 1  # this scrape
 
 
+async def test_metrics_say_why_pages_bypass_the_cache(
+    upstream: Upstream, start_proxy: ProxyFactory
+) -> None:
+    upstream.page("/", html_page("<p>Home</p>"), headers={"Cache-Control": "max-age=60"})
+    upstream.page("/mine", html_page("<p>Yours</p>"), headers={"Cache-Control": "private"})
+    client = await start_proxy(upstream)
+    await client.get("/")
+    await client.get("/", headers={"Cookie": "_ga=GA1.2.3.4"})  # served from the cache
+    await client.get("/", headers={"Cookie": "PHPSESSID=abc"})
+    await client.get("/", headers={"Authorization": "Bearer t"})
+    await client.get("/mine")
+    samples = parse_metrics(await (await client.get("/_a11y/metrics")).text())
+    personal = "a11y_proxy_cache_personal_requests_total"
+    assert value(samples, personal, reason="cookie") == 1
+    assert value(samples, personal, reason="authorization") == 1
+    assert value(samples, "a11y_proxy_cache_pages_not_stored_total", reason="private") == 1
+    assert [seen.path_qs for seen in upstream.seen] == ["/", "/", "/", "/mine"]
+
+
 async def test_upstream_failures_are_counted_by_kind(start_proxy: ProxyFactory) -> None:
     client = await start_proxy(URL.build(scheme="http", host="127.0.0.1", port=free_port()))
     assert (await client.get("/")).status == 502

@@ -301,33 +301,61 @@ def storable(
     *,
     session_cookies: bool,
 ) -> bool:
-    """Whether a shared cache may store this response (RFC 9111 §3, §3.5).
+    """Whether a shared cache may store this response (RFC 9111 §3, §3.5); see
+    :func:`not_stored_because`."""
+    return (
+        not_stored_because(
+            method, status, request_headers, response_headers, session_cookies=session_cookies
+        )
+        is None
+    )
 
-    ``session_cookies`` says the request carried upstream cookies other than the proxy's own:
-    the answer may then be personal, and is stored only when the upstream says ``public``.
-    Responses marked ``no-transform`` are not rewritten by the proxy, so never stored here.
+
+def not_stored_because(
+    method: str,
+    status: int,
+    request_headers: Headers,
+    response_headers: Headers,
+    *,
+    session_cookies: bool,
+) -> str | None:
+    """Why a shared cache may not store this response (RFC 9111 §3, §3.5), in a word an
+    operator's metric can carry; None when it may.
+
+    ``session_cookies`` says the request carried cookies that may hold a session (see
+    :mod:`proxy.cookies`): the answer may then be personal, and is stored only when the
+    upstream says ``public``. Responses marked ``no-transform`` are not rewritten by the proxy,
+    so never stored here.
     """
     # A HEAD answer has no body to rewrite; a stored GET answer can serve HEAD requests too.
-    if method != "GET" or status not in UNDERSTOOD_STATUSES:
-        return False
+    if method != "GET":
+        return "method"
+    if status not in UNDERSTOOD_STATUSES:
+        return "status"
     cc = CacheControl.of(response_headers)
-    if CacheControl.of(request_headers).no_store or cc.no_store or cc.no_transform:
-        return False
-    if cc.private or "*" in _list_items(_values(response_headers, "Vary")):
-        return False
+    if CacheControl.of(request_headers).no_store or cc.no_store:
+        return "no-store"
+    if cc.no_transform:
+        return "no-transform"
+    if cc.private:
+        return "private"
+    if "*" in _list_items(_values(response_headers, "Vary")):
+        return "vary-star"
     # A cookie set for one user must never be replayed to another.
     if _values(response_headers, "Set-Cookie"):
-        return False
+        return "set-cookie"
     explicitly_shared = cc.public or cc.s_maxage is not None or cc.must_revalidate
     if _values(request_headers, "Authorization") and not explicitly_shared:
-        return False
+        return "authorization"
     if session_cookies and not cc.public:
-        return False
+        return "cookie"
     if cc.s_maxage is not None or cc.max_age is not None or _values(response_headers, "Expires"):
-        return True
+        return None
     # No explicit freshness: heuristic freshness or a validator make storing worthwhile, but
     # only for statuses the RFC allows without explicit freshness, or when ``public`` says so.
-    return (status in HEURISTICALLY_CACHEABLE or cc.public) and has_validator(response_headers)
+    if (status in HEURISTICALLY_CACHEABLE or cc.public) and has_validator(response_headers):
+        return None
+    return "no-freshness"
 
 
 # -- freshness and age --------------------------------------------------------------------------
