@@ -5,13 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages: Chromium for the browser tests, nginx and openssl (a test certificate) for
-# the deployment tests, npm for the CSS frameworks of the layout fixture pages, and Python's
-# venv module (Debian and Ubuntu refuse "pip install" into the system's Python).
+# the deployment tests, redis-server for the shared cache tests, npm for the CSS frameworks
+# of the layout fixture pages, and Python's venv module (Debian and Ubuntu refuse
+# "pip install" into the system's Python).
 missing=()
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""

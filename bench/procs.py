@@ -39,6 +39,19 @@ def wait_http(url: str, timeout: float = _READY_TIMEOUT) -> None:
             time.sleep(0.05)
 
 
+def wait_port(port: int, timeout: float = _READY_TIMEOUT) -> None:
+    """Wait until something listens on ``port`` on loopback (a server that speaks no HTTP)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def get(url: str, headers: dict[str, str] | None = None) -> bytes:
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=60) as response:

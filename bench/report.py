@@ -59,6 +59,8 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     costs: list[Costs] = field(default_factory=list)
     memory: Memory | None = None
+    #: (setup, upstream fetches per page) for the shared-cache section.
+    fetches: list[tuple[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     load_before: str = ""
     load_after: str = ""
@@ -188,6 +190,33 @@ def scaling(results: Results) -> str:
     return "\n".join(lines)
 
 
+def shared(results: Results) -> str:
+    """Fetches per page with one cache per deployment, and hits with the shared store."""
+    lines = [
+        "| setup | upstream fetches per page |",
+        "|---|---:|",
+        *(f"| {setup} | {per_page:.1f} |" for setup, per_page in results.fetches),
+        "",
+        "| hits | page | ceiling, 2 processes | nginx, 2 workers | proxy | proxy/ceiling | "
+        "proxy/nginx | proxy CPU µs/req |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results.rows:
+        if row.server != "proxy" or row.section not in (
+            "hit, 2 workers",
+            "hit, 2 instances on Redis",
+        ):
+            continue
+        ceiling = _row_rps(results.row("hit, 2 workers", "ceiling", row.size))
+        nginx = _row_rps(results.row("hit, 2 workers", "nginx", row.size))
+        lines.append(
+            f"| {row.section.removeprefix('hit, ')} | {row.size} | {ceiling or 0:,.0f} | "
+            f"{nginx or 0:,.0f} | {row.load.rps:,.0f} | {_ratio(row.load.rps, ceiling)} | "
+            f"{_ratio(row.load.rps, nginx)} | {_us(row.cpu_us)} |"
+        )
+    return "\n".join(lines)
+
+
 def stall(results: Results) -> str:
     alone = results.find("hits while misses", "proxy", "50 KB", "alone")
     busy = results.find("hits while misses", "proxy", "50 KB", "with 1.5 MB misses")
@@ -251,6 +280,14 @@ def document(results: Results, sizes: list[str], nginx_version: str, wrk_version
         "## All cores: 2 workers against 1",
         "",
         scaling(results),
+        "",
+        "## One cache for all workers and instances",
+        "",
+        "Three pages, each asked for ten times on fresh connections (spread over the workers "
+        "by the kernel, or alternating between the instances); then hits against one of the "
+        "two instances sharing a Redis, beside the two-worker runs above.",
+        "",
+        shared(results),
         "",
         "## Costs without load",
         "",

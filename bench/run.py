@@ -23,6 +23,7 @@ from bench import load, nginx, procs, report, timing
 from bench.load import Shape
 from bench.pages import BLOB_PATH, SIZES, Size, page_bytes
 from bench.report import Costs, Memory, Results
+from bench.servers import FETCHES_PATH
 from proxy.config import DEFAULT_PREFIX
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -97,7 +98,10 @@ class Bench:
             yield
 
     @contextlib.contextmanager
-    def proxy(self, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+    def proxy(
+        self, workers: int, *, port: int | None = None, extra: Sequence[str] = ()
+    ) -> Iterator[subprocess.Popen[bytes]]:
+        port = port or self.ports.proxy
         argv = [
             sys.executable,
             "-m",
@@ -105,7 +109,7 @@ class Bench:
             "--upstream",
             self.url(self.ports.upstream, ""),
             "--port",
-            str(self.ports.proxy),
+            str(port),
             "--workers",
             str(workers),
             "--cache-bytes",
@@ -113,11 +117,32 @@ class Bench:
             # Access logs off, as for nginx: the table compares serving, not logging.
             "--log-level",
             "warning",
+            *extra,
         ]
-        ready = self.url(self.ports.proxy, SIZES[0].path)
+        ready = self.url(port, f"{DEFAULT_PREFIX}health/live")
         with procs.started(argv, ready, log=self.log, cwd=ROOT) as process:
-            self.pids["proxy"] = [process.pid]
+            if port == self.ports.proxy:
+                self.pids["proxy"] = [process.pid]
             yield process
+
+    @contextlib.contextmanager
+    def redis(self) -> Iterator[str | None]:
+        """A Redis of the run's own, as the instances' shared store; None without one."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            self.results.notes.append("no redis-server here: the two-instance case was left out")
+            yield None
+            return
+        port = procs.free_port()
+        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        argv += ["--appendonly", "no", "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"]
+        process = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
+        try:
+            procs.wait_port(port)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(20)
 
     @contextlib.contextmanager
     def ceiling(self, processes: int) -> Iterator[None]:
@@ -173,6 +198,17 @@ class Bench:
 
     # -- sections -------------------------------------------------------------------------
 
+    def fetches(self, setup: str, ports: Sequence[int]) -> None:
+        """How often the site is asked for each of three pages requested ten times each."""
+        pages = SIZES[:3]
+        count = self.url(self.ports.upstream, FETCHES_PATH)
+        before = int(procs.get(count))
+        for size in pages:
+            for n in range(10):  # a new connection each: the kernel picks the worker
+                procs.get(self.url(ports[n % len(ports)], size.path))
+        fetched = int(procs.get(count)) - before
+        self.results.fetches.append((setup, fetched / len(pages)))
+
     def measure(
         self,
         section: str,
@@ -208,6 +244,23 @@ class Bench:
             for server, how, port, target, headers in runs:
                 url = self.url(port, target)
                 self.measure(section, server, size.label, how, url, self.hit, headers)
+
+    def two_instances(self) -> None:
+        """Two proxies of one worker each, as on two hosts, sharing one Redis."""
+        with self.redis() as store:
+            if store is None:
+                return
+            other = procs.free_port()
+            # One public URL, as behind one balancer: instances share pages only then.
+            same = ("--cache-url", store, "--public-url", self.url(self.ports.proxy, ""))
+            with self.proxy(1, extra=same), self.proxy(1, port=other, extra=same):
+                self.fetches("2 instances, one Redis", [self.ports.proxy, other])
+                self.prime(self.ports.proxy, cookie=False, link=False)
+                for size in SIZES[1:3]:
+                    url = self.url(self.ports.proxy, size.path)
+                    self.measure(
+                        "hit, 2 instances on Redis", "proxy", size.label, "plain", url, self.hit
+                    )
 
     def hits_while_missing(self) -> None:
         medium, xlarge = SIZES[1], SIZES[3]
@@ -273,6 +326,7 @@ class Bench:
         self.results.load_before = procs.load_average()
         with self.upstream():
             with self.proxy(1) as proxy, self.nginx(1):
+                self.fetches("1 worker", [self.ports.proxy])
                 self.save_proxy_pages()
                 self.prime(self.ports.proxy, cookie=True, link=True)
                 self.prime(self.ports.nginx, cookie=False, link=False)
@@ -285,9 +339,11 @@ class Bench:
                 self.stream(proxy.pid, memory)
                 self.peak(proxy.pid, memory)
             with self.proxy(2), self.nginx(2), self.ceiling(2):
+                self.fetches("2 workers, one host", [self.ports.proxy])
                 self.prime(self.ports.proxy, cookie=False, link=False, connections=8)
                 self.prime(self.ports.nginx, cookie=False, link=False)
                 self.hits("hit, 2 workers", 2, SIZES[1:3])
+            self.two_instances()
         self.results.load_after = procs.load_average()
         return self.results
 

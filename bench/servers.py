@@ -2,6 +2,7 @@
 
 ``upstream``: the site behind nginx and the proxy. Its pages are cacheable for ten minutes and
 it ignores the query string, so a distinct query makes a miss that costs the site the same.
+``/_bench/fetches`` says how many times it was asked for a page, for the shared-cache section.
 
 ``ceiling``: the bare handler, the most aiohttp can do. It answers every path with bytes it
 holds in memory, read once from files: the proxy's own output for that page, so both send the
@@ -25,14 +26,18 @@ from bench.pages import BLOB_PATH, SIZES, blob, page_bytes
 
 HTML: Final = "text/html; charset=utf-8"
 CACHEABLE: Final = "public, max-age=600"
+FETCHES_PATH: Final = "/_bench/fetches"
 
 
 def upstream_app(origin: str) -> web.Application:
     """The benchmark site; its links name ``origin``."""
     bodies = {size.path: page_bytes(size, origin) for size in SIZES}
     data = blob()
+    fetches = 0
 
     async def html(request: web.Request) -> web.Response:
+        nonlocal fetches
+        fetches += 1
         body = bodies.get(request.path)
         if body is None:
             raise web.HTTPNotFound()
@@ -50,7 +55,11 @@ def upstream_app(origin: str) -> web.Application:
             headers={hdrs.CONTENT_TYPE: "application/octet-stream", hdrs.CACHE_CONTROL: "no-store"},
         )
 
+    async def count(_request: web.Request) -> web.Response:
+        return web.Response(text=str(fetches))
+
     app = web.Application()
+    app.router.add_get(FETCHES_PATH, count)
     app.router.add_get(BLOB_PATH, binary)
     app.router.add_get("/{tail:.*}", html)
     return app

@@ -11,11 +11,11 @@ from aiohttp.typedefs import Middleware
 
 from proxy import errorpage, health, lifecycle, operators, requestid, siterules
 from proxy.assets import Stylesheets
+from proxy.cache import setup
 from proxy.config import Settings
 from proxy.errors import ProxyError
 from proxy.handlers import Proxy
 from proxy.metrics import MeasuredPool, MeasuredUpstream, Metrics
-from proxy.pagecache import PageCache
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     stylesheets = Stylesheets.load(extra=settings.tuning.css_for)
     metrics = Metrics()
     upstream = MeasuredUpstream(settings, metrics)
-    cache = PageCache(settings.cache_bytes, settings.cache_entry_bytes, clock)
     rules = siterules.rules(settings)
+    shared = setup.open_store(settings)
+    cache = setup.page_cache(settings, shared, (rules, settings.tuning, stylesheets.version), clock)
 
     app = web.Application(
         middlewares=[metrics.middleware(settings.prefix), _errors_middleware(settings, stylesheets)]
@@ -40,6 +41,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
         pool = MeasuredPool(rules, settings.rewrite_processes, settings.rewrite_queue, metrics)
         await upstream.open()
         proxy = Proxy(settings, upstream, cache, pool, stylesheets, clock)
+        if shared is not None:
+            shared.start()
         app[PROXY] = proxy
         metrics.cache.watch(proxy)
         try:
@@ -49,6 +52,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
             await proxy.making.aclose()
             await upstream.close()
             pool.close()
+            if shared is not None:
+                await shared.close()
 
     async def handle(request: web.Request) -> web.StreamResponse:
         return await request.app[PROXY].handle(request)

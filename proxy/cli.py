@@ -183,6 +183,15 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "largest single cached page with all its variants (default: %(default)s)",
     ),
     (
+        "cache-url",
+        "URL",
+        str,
+        None,
+        "a store of rewritten pages shared by workers and instances: redis://HOST:PORT/DB "
+        "(Redis or Valkey), or file:///DIR on this host, kept across restarts (default: "
+        "with --workers above 1, one in memory for the run; else none)",
+    ),
+    (
         "max-html-bytes",
         "SIZE",
         size,
@@ -252,7 +261,7 @@ _OPTIONS: Final[tuple[tuple[str, str, Callable[[str], object], str | None, str],
         "N",
         positive_int,
         str(cpu_count()),
-        "server processes sharing the port, each with its own cache of --cache-bytes / N "
+        "server processes sharing the port and one cache of rewritten pages "
         "(default: the number of CPUs, %(default)s)",
     ),
     (
@@ -357,6 +366,7 @@ def parse_command(argv: Sequence[str] | None) -> tuple[Settings, bool, str, int]
         keepalive_timeout=float(str(values["keepalive-timeout"])),
         cache_bytes=int(str(values["cache-bytes"])),
         cache_entry_bytes=int(str(values["cache-entry-bytes"])),
+        cache_url=None if values["cache-url"] is None else str(values["cache-url"]),
         max_html_bytes=int(str(values["max-html-bytes"])),
         rewrite_processes=int(str(values["rewrite-processes"])),
         rewrite_queue=int(str(values["rewrite-queue"])),

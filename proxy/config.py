@@ -90,6 +90,11 @@ class Settings:
     keepalive_timeout: float = 15.0
     cache_bytes: int = 256 * MIB
     cache_entry_bytes: int = 16 * MIB
+    #: The store of rewritten pages shared by workers and instances (see
+    #: :mod:`proxy.cache.setup`): ``file:///DIR``, or Redis/Valkey as ``redis://HOST:PORT/DB``.
+    cache_url: str | None = None
+    #: Server processes sharing --cache-bytes (the supervisor sets it).
+    workers: int = 1
     #: Larger HTML pages (as sent or once decoded) are relayed unrewritten, so one page
     #: cannot pin the rewriter nor inflate into gigabytes.
     max_html_bytes: int = 8 * MIB
@@ -142,6 +147,18 @@ class Settings:
                 raise SettingsError(option, value, "must be a positive number of seconds")
         if self.cache_bytes < 0:
             raise SettingsError("--cache-bytes", self.cache_bytes, "must not be negative")
+        if self.cache_url is not None:
+            scheme, _, rest = self.cache_url.partition("://")
+            if scheme not in ("file", "redis", "rediss", "unix") or not rest:
+                raise SettingsError(
+                    "--cache-url",
+                    self.cache_url,
+                    "must be redis://HOST:PORT/DB, rediss://, unix:///PATH or file:///DIR",
+                )
+            if scheme == "file" and not rest.startswith("/"):
+                raise SettingsError("--cache-url", self.cache_url, "must name an absolute DIR")
+        if self.workers < 1:
+            raise SettingsError("--workers", self.workers, "must be at least 1")
         if self.max_html_bytes <= 0:
             raise SettingsError("--max-html-bytes", self.max_html_bytes, "must be positive")
         if self.rewrite_processes < 0:

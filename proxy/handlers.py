@@ -247,6 +247,11 @@ class Proxy:
             "rewrites_reused": self.reused_rewrites,
             "personal_requests": dict(self.personal),
             "pages_not_stored": dict(self.not_stored),
+            **(
+                {"store_loads": self.cache.shared.loads, "store_errors": self.cache.shared.errors}
+                if self.cache.shared is not None
+                else {}
+            ),
             **(asdict(stats) if stats else {}),
         }
         return web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})
@@ -324,19 +329,21 @@ class Proxy:
         # Most requests are fresh hits of a page that varies on no request field: they are
         # answered before the upstream request is built, which was half the cost of a hit.
         outgoing: CIMultiDict[str] | None = None
-        key = self.cache.plain_key(target)
-        if key is None:
-            outgoing = self._cacheable_headers(request)
-            key = self.cache.key(target, outgoing)
-        entry = self.cache.get(key) if key is not None else None
+
+        def upstream_headers() -> CIMultiDict[str]:
+            nonlocal outgoing
+            if outgoing is None:
+                outgoing = self._cacheable_headers(request)
+            return outgoing
+
+        key, entry = await self.cache.find(target, upstream_headers)
         private = self._personal(request)
         if entry is not None and private and not entry.public:
             entry = None  # a request with credentials gets only what the site made public
         now = self.clock()
         if entry is not None and key is not None and not entry.freshness.needs_revalidation(now):
             return self._serve(request, entry, key, target, mode, via_link, now)
-        if outgoing is None:
-            outgoing = self._cacheable_headers(request)
+        outgoing = upstream_headers()
         if entry is not None and key is not None:
             if entry.freshness.may_serve_stale_while_revalidate(now):
                 self._revalidate_behind(target, outgoing, key, entry)
@@ -358,7 +365,7 @@ class Proxy:
         """
 
         def fetch() -> Awaitable[Fetched]:
-            return self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
+            return self._fetch_once(target, outgoing, key)
 
         flight_key: tuple[object, ...] = (target, outgoing.get(hdrs.ACCEPT_LANGUAGE, ""), key)
         fetched = await self.flight.run(flight_key, fetch)
@@ -370,6 +377,25 @@ class Proxy:
             if fetched.serves(outgoing):
                 return fetched
         return await fetch()
+
+    async def _fetch_once(
+        self, target: str, outgoing: CIMultiDict[str], key: Key | None
+    ) -> Fetched:
+        """A miss's fetch, coalesced with the other workers' through the shared store, if
+        there is one: the page one of them stores meanwhile is taken instead."""
+        if key is None or self.cache.shared is None:
+            return await self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
+        settings = self.settings
+        # Long enough for a page to come whole (a slower one is relayed, not stored).
+        deadline = settings.connect_timeout + settings.page_timeout + 1.0
+        entry, mine = await self.cache.wait_or_claim(target, key, deadline)
+        if entry is not None:
+            return Fetched(entry=entry, asked=outgoing)
+        try:
+            return await self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
+        finally:
+            if mine is not None:
+                await self.cache.release(key, mine)
 
     async def _deliver(
         self,
@@ -410,18 +436,18 @@ class Proxy:
         upstream_headers = own.headers if isinstance(own, Entry) else own.response.headers
         status = own.status if isinstance(own, Entry) else own.response.status
         if invalidates(request.method, status):
-            self._invalidate(target, upstream_headers)
+            await self._invalidate(target, upstream_headers)
         if isinstance(own, Entry):
             return self._serve(request, own, None, target, mode, via_link, None)
         return await self._stream(request, own, via_link=via_link, mode=mode)
 
-    def _invalidate(
+    async def _invalidate(
         self, target: str, upstream_headers: CIMultiDictProxy[str] | CIMultiDict[str]
     ) -> None:
         """A change went through: drop what is stored for the URL and where it points."""
         origin = str(self.settings.upstream)
         for url in invalidated_urls(origin + target, upstream_headers):
-            self.cache.invalidate(url[len(origin) :] or "/")
+            await self.cache.invalidate(url[len(origin) :] or "/")
 
     # -- talking to the upstream ----------------------------------------------------------
 
@@ -476,11 +502,11 @@ class Proxy:
         if isinstance(entry, Relay):
             return Fetched(own=entry, asked=outgoing)
         response.release()
-        if store and self._store(target, outgoing, entry):
+        if store and await self._store(target, outgoing, entry):
             return Fetched(entry=entry, asked=outgoing)
         return Fetched(own=entry, asked=outgoing)
 
-    def _store(self, target: str, outgoing: CIMultiDict[str], entry: Entry) -> bool:
+    async def _store(self, target: str, outgoing: CIMultiDict[str], entry: Entry) -> bool:
         why = not_stored_because(
             hdrs.METH_GET,
             entry.status,
@@ -491,7 +517,7 @@ class Proxy:
         if why is not None:
             self.not_stored[why] += 1
             return False
-        return self.cache.put(target, outgoing, entry)
+        return await self.cache.put(target, outgoing, entry)
 
     def _personal(self, request: web.Request) -> bool:
         """Whether the browser sends credentials of its own, which may make the page its own:
@@ -608,8 +634,8 @@ class Proxy:
             entry.headers = merge_304(entry.headers, response.headers)
             entry.freshness = Freshness.of(entry.headers, request_time, self.clock())
             self._refresh_variants(entry)
-            if not self._store(target, outgoing, entry):
-                self.cache.invalidate(target)
+            if not await self._store(target, outgoing, entry):
+                await self.cache.invalidate(target)
             return Fetched(entry=entry)
         if response.status >= 500 and entry.freshness.may_serve_stale_if_error(self.clock()):
             response.release()
@@ -620,12 +646,12 @@ class Proxy:
             response.release()
             raise
         if isinstance(fresh, Relay):
-            self.cache.invalidate(target)
+            await self.cache.invalidate(target)
             return Fetched(own=fresh)
         response.release()
-        if self._store(target, outgoing, fresh):
+        if await self._store(target, outgoing, fresh):
             return Fetched(entry=fresh)
-        self.cache.invalidate(target)
+        await self.cache.invalidate(target)
         return Fetched(own=fresh)
 
     def _revalidate_behind(

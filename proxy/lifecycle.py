@@ -26,11 +26,11 @@ from aiohttp import web
 
 from proxy import accesslog, settings_file, siterules
 from proxy.assets import Stylesheets
+from proxy.cache import setup
 from proxy.config import Settings, SettingsError
 from proxy.deadlines import DeadlineRunner
 from proxy.handlers import Proxy
 from proxy.metrics import Metrics
-from proxy.pagecache import PageCache
 from proxy.tuning import Tuning
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,13 @@ def retune(proxy: Proxy, metrics: Metrics, tuning: Tuning, stylesheets: Styleshe
     settings = replace(proxy.settings, tuning=tuning)
     proxy.settings = settings
     proxy.stylesheets = stylesheets
-    proxy.pool.use_rules(siterules.rules(settings))
-    # Pages in the cache carry the old stylesheet link and the old hidden elements.
+    rules = siterules.rules(settings)
+    proxy.pool.use_rules(rules)
+    # Pages in the cache carry the old stylesheet link and the old hidden elements; in a
+    # shared store they stay, under the old version's names, for workers not yet reloaded.
     metrics.cache.retire(proxy.cache.stats())
-    proxy.cache = PageCache(settings.cache_bytes, settings.cache_entry_bytes, proxy.clock)
+    made_by = (rules, tuning, stylesheets.version)
+    proxy.cache = setup.page_cache(settings, proxy.cache.shared, made_by, proxy.clock)
 
 
 async def reload(proxy: Proxy, metrics: Metrics, path: Path) -> bool:

@@ -279,6 +279,20 @@ class CacheCollector(Collector):
         for reason, value in proxy.not_stored.items():
             not_stored.add_metric([reason], value)
         yield not_stored
+        shared = proxy.cache.shared
+        if shared is not None:
+            yield CounterMetricFamily(
+                f"{_NAMESPACE}_cache_store_errors",
+                "Operations on the shared store that failed or took too long (the worker "
+                "served from its memory or the site meanwhile)",
+                value=shared.errors,
+            )
+            yield CounterMetricFamily(
+                f"{_NAMESPACE}_cache_store_loads",
+                "Pages this worker took from the shared store: another worker or instance "
+                "fetched and rewrote them",
+                value=shared.loads,
+            )
         yield GaugeMetricFamily(
             f"{_NAMESPACE}_cache_bytes", "Bytes the stored pages take", value=now["bytes_held"]
         )

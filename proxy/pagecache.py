@@ -12,14 +12,23 @@ Rewritten pages are also remembered by what they were made from (:func:`made_fro
 same bytes under another URL (``?utm_source=...``, ``?fbclid=...``) or after a revalidation
 are not parsed again. Only what a page's own URL decides (its toolbar, its canonical link) is
 made per URL, as for any entry, in its variants.
+
+With a shared store (:mod:`proxy.cache.shared`) the entries here are this worker's copies:
+each is checked against the store when its URL's change counter has moved, pages another
+worker stored are loaded from it, and what this worker stores, invalidates or revalidates
+goes to it too. An entry crosses
+to the store as bytes (:func:`encode`): its page and what HTTP needs, never its variants,
+which each worker makes for its own readers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Final, NamedTuple
 
 from cachetools import LRUCache
@@ -27,6 +36,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy import codings
 from proxy.cache.policy import CacheControl, Freshness, vary_key
+from proxy.cache.shared import POLL_INTERVAL, SharedPages, token
 from proxy.cache.store import PageStore, StoreStats
 from proxy.rewrite import Page
 
@@ -108,6 +118,12 @@ class Entry:
     #: An upstream stylesheet (one form for every mode) rather than an HTML page.
     stylesheet: bool = False
     variants: dict[tuple[str, bool], Variant] = field(default_factory=dict)
+    #: The copy of the shared store this is (see :mod:`proxy.cache.shared`): the stamp it
+    #: was stored with and its URL's generation then; empty without a store.
+    stamp: str = ""
+    generation: str = ""
+    #: The URL's change count when this copy was last confirmed against the store.
+    seen: int | None = field(default=None, compare=False)
     _digest: str = field(default="", init=False, repr=False)
 
     @property
@@ -129,13 +145,69 @@ class Entry:
         return CacheControl.of(self.headers).public
 
 
+def encode(entry: Entry) -> bytes:
+    """An entry as the shared store keeps it: a JSON head (its length first), then the
+    page's parts. Plain data only, so reading a store someone else can write runs no code."""
+    page = entry.page
+    head = json.dumps(
+        {
+            "status": entry.status,
+            "headers": list(entry.headers.items()),
+            "freshness": asdict(entry.freshness),
+            "stylesheet": entry.stylesheet,
+            "page": [page.has_body, page.lang, page.has_canonical, page.viewport, page.has_base],
+            "sizes": [len(part) for part in page.parts],
+            "stamp": entry.stamp,
+            "generation": entry.generation,
+        },
+        separators=(",", ":"),
+    ).encode()
+    return b"".join((len(head).to_bytes(4, "big"), head, *page.parts))
+
+
+def decode(blob: bytes) -> Entry | None:
+    """The entry :func:`encode` made, or None for anything else."""
+    try:
+        size = int.from_bytes(blob[:4], "big")
+        meta = json.loads(blob[4 : 4 + size])
+        sizes = meta["sizes"]
+        start = 4 + size
+        if len(sizes) != 3 or start + sum(sizes) != len(blob):
+            return None
+        parts = []
+        for length in sizes:
+            parts.append(blob[start : start + length])
+            start += length
+        has_body, lang, has_canonical, viewport, has_base = meta["page"]
+        page = Page(
+            (parts[0], parts[1], parts[2]), has_body, lang, has_canonical, viewport, has_base
+        )
+        return Entry(
+            page,
+            int(meta["status"]),
+            CIMultiDict((str(name), str(value)) for name, value in meta["headers"]),
+            Freshness(**meta["freshness"]),
+            bool(meta["stylesheet"]),
+            stamp=str(meta["stamp"]),
+            generation=str(meta["generation"]),
+        )
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 class PageCache:
-    """Entries by key in a byte-bounded store, plus what each target varies on."""
+    """Entries by key in a byte-bounded store, plus what each target varies on; with a
+    shared store behind them, this worker's copies of its pages."""
 
     def __init__(
-        self, max_bytes: int, max_entry_bytes: int, clock: Callable[[], float] = time.time
+        self,
+        max_bytes: int,
+        max_entry_bytes: int,
+        clock: Callable[[], float] = time.time,
+        shared: SharedPages | None = None,
     ) -> None:
         self.clock = clock
+        self.shared = shared
         # Pages kept by what they were made from take their share out of the same budget.
         made_bytes = max_bytes // MADE_SHARE
         store_bytes = max_bytes - made_bytes
@@ -162,19 +234,123 @@ class PageCache:
     def get(self, key: Key) -> Entry | None:
         return self._store.get(key) if self._store is not None else None
 
-    def put(self, target: str, request_headers: CIMultiDict[str], entry: Entry) -> bool:
-        """Store ``entry`` under the key its own Vary gives; False when it was refused."""
-        if self._store is None:
-            return False
+    async def find(
+        self, target: str, request_headers: Callable[[], CIMultiDict[str]]
+    ) -> tuple[Key | None, Entry | None]:
+        """The key for a request for ``target`` and the entry stored under it, if any.
+
+        ``request_headers`` makes the upstream request's fields, needed only when the page
+        varies on some: a hit of a page that does not is answered without them.
+        """
+        key = self.plain_key(target)
+        if key is None:
+            key = self.key(target, request_headers())
+        entry = self.get(key) if key is not None else None
+        shared = self.shared
+        if shared is None or key is None:
+            return key, entry
+        if entry is not None:
+            seen = shared.seen(target)
+            if seen is not None and seen == entry.seen:
+                return key, entry  # nothing of this URL changed since it was confirmed
+            marks = await shared.marks(target, key)
+            if marks is None:
+                return key, entry  # the store is not answering: serve what we hold
+            if marks.vouch(entry.stamp, entry.generation):
+                entry.seen = seen
+                return key, entry
+            self._forget(key)  # another worker stored a newer one, or invalidated it
+        names = await shared.vary(target)
+        if names is not None and names != self._vary.get(target, ()):
+            self._learn_vary(target, names)
+            key = self.key(target, request_headers())
+            if key is None:
+                return None, None
+        return key, await self._load(target, key)
+
+    async def put(self, target: str, request_headers: CIMultiDict[str], entry: Entry) -> bool:
+        """Store ``entry`` under the key its own Vary gives, here and in the shared store;
+        False when it was refused."""
         names = tuple(entry.headers.getall("Vary", ()))
         vary = vary_key(names, request_headers)
         if vary is None:
             return False
+        key = (target, vary)
+        shared = self.shared
+        if shared is not None:
+            # Read before the store changes: the next hit confirms the copy once.
+            entry.seen = shared.seen(target)
+            generation = await shared.generation(target)
+            entry.stamp, entry.generation = token(), generation or ""
+        self._learn_vary(target, names)
+        stored = self._store is not None and self._store.put(
+            key, entry, entry.freshness.keep_until()
+        )
+        if shared is not None and entry.generation:
+            ttl = entry.freshness.keep_until() - self.clock()
+            if ttl > 0:
+                blob = encode(entry)
+                await shared.save(target, key, blob, entry.stamp, names, ttl)
+                stored = True
+        return stored
+
+    async def wait_or_claim(
+        self, target: str, key: Key, deadline: float
+    ) -> tuple[Entry | None, str | None]:
+        """Before a worker fetches ``key``: the page another worker stored meanwhile, or the
+        claim to fetch it (a token to :meth:`release`), or neither (fetch all the same).
+
+        Another worker's claim is waited on for at most ``deadline`` seconds, which is also
+        how long a claim lasts: one left by a worker that died blocks no one for longer.
+        """
+        shared = self.shared
+        if shared is None:
+            return None, None
+        before = await shared.marks(target, key)
+        mine = await shared.claim(key, deadline)
+        give_up = time.monotonic() + deadline
+        while mine == "" and time.monotonic() < give_up:
+            await asyncio.sleep(POLL_INTERVAL)
+            now = await shared.marks(target, key)
+            if now is None:
+                return None, None
+            if now.stamp is not None and (before is None or now.stamp != before.stamp):
+                entry = await self._load(target, key)
+                if entry is not None:
+                    return entry, None
+            mine = await shared.claim(key, deadline)
+        return None, mine or None
+
+    async def release(self, key: Key, mine: str) -> None:
+        if self.shared is not None:
+            await self.shared.release(key, mine)
+
+    async def _load(self, target: str, key: Key) -> Entry | None:
+        """The shared store's page for ``key``, kept here too, if it is still its latest."""
+        shared = self.shared
+        assert shared is not None
+        seen = shared.seen(target)  # before the load: a change after it is noticed next time
+        blob = await shared.load(key)
+        entry = decode(blob) if blob is not None else None
+        if entry is None:
+            return None
+        marks = await shared.marks(target, key)
+        if marks is None or not marks.vouch(entry.stamp, entry.generation):
+            return None
+        entry.seen = seen
+        if self._store is not None:
+            self._store.put(key, entry, entry.freshness.keep_until())
+        return entry
+
+    def _learn_vary(self, target: str, names: tuple[str, ...]) -> None:
         if names:
             self._vary[target] = names
         else:
             self._vary.pop(target, None)
-        return self._store.put((target, vary), entry, entry.freshness.keep_until())
+
+    def _forget(self, key: Key) -> None:
+        if self._store is not None:
+            self._store.pop(key)
 
     def grew(self, key: Key, entry: Entry, keep: tuple[str, bool]) -> None:
         """``entry`` gained a variant or a compressed form: account for its new size.
@@ -202,10 +378,12 @@ class PageCache:
         if self._made is not None and _page_bytes(page) <= self._made.maxsize:
             self._made[key] = page
 
-    def invalidate(self, target: str) -> int:
-        if self._store is None:
-            return 0
-        return self._store.invalidate_url(target)
+    async def invalidate(self, target: str) -> None:
+        """Drop every stored variant of ``target``, in every worker."""
+        if self._store is not None:
+            self._store.invalidate_url(target)
+        if self.shared is not None:
+            await self.shared.invalidate(target)
 
     def stats(self) -> StoreStats | None:
         return self._store.stats() if self._store is not None else None

@@ -11,8 +11,9 @@ that dies after it has started is replaced on a fresh socket; any other death st
 Forking is safe here because the supervisor never runs an event loop or a thread: each child
 starts its own loop after the fork, and its rewrite pool spawns clean processes.
 
-Each worker has its own cache of ``--cache-bytes / N``: the configured size bounds the total,
-and a page asked for through every worker is fetched and rewritten once per worker.
+The workers share one cache of rewritten pages (see :mod:`proxy.cache.setup`): without
+``--cache-url`` the supervisor makes a store for the run in memory (``/dev/shm``) and removes
+it at the end, so a page is fetched and rewritten once for all of them.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -117,12 +120,16 @@ def run(
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     children: dict[int, _Child] = {}
     sockets: list[socket.socket] = []
+    made: str | None = None
     try:
         sockets = listen(settings.host, settings.port, workers)
         if demo:
             settings = _start_demo(settings, children, sockets)
         # The budget is for the whole proxy, not per process.
-        settings = replace(settings, cache_bytes=settings.cache_bytes // workers)
+        settings = replace(settings, workers=workers)
+        if settings.cache_url is None and settings.cache_bytes > 0:
+            made = _store_directory()
+            settings = replace(settings, cache_url=f"file://{made}")
         while sockets:
             _start_worker(settings, sockets.pop(0), children, sockets)
         announce(settings)
@@ -131,7 +138,17 @@ def run(
         for sock in sockets:
             sock.close()
         _stop(children, settings.shutdown_grace + STOP_MARGIN)
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+
+
+def _store_directory() -> str:
+    """A private directory for the workers' shared store: in memory where the system has
+    one, as the store is a cache and nothing in it needs to outlive the run."""
+    memory = "/dev/shm"  # noqa: S108 - a private directory made by mkdtemp, mode 0700
+    place = memory if os.access(memory, os.W_OK) else None
+    return tempfile.mkdtemp(prefix="a11y-proxy-cache-", dir=place)
 
 
 def _start_demo(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -27,6 +29,8 @@ class Resource:
     full: int = 0
     not_modified: int = 0
     fail: bool = False
+    #: Where the Date field comes from: a test's FakeClock, to keep it in step.
+    date: Callable[[], float] = time.time
 
     async def handle(self, request: web.Request) -> web.Response:
         if self.fail:
@@ -34,7 +38,7 @@ class Resource:
         headers = {
             "Cache-Control": self.cache_control,
             "ETag": self.etag,
-            "Date": formatdate(usegmt=True),
+            "Date": formatdate(self.date(), usegmt=True),
             **self.extra,
         }
         if request.headers.get("If-None-Match") == self.etag:

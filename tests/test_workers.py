@@ -1,8 +1,8 @@
 """--workers N: one port served by N processes, started and stopped as a user does it.
 
-Which process answered is read from the outside only: each worker keeps its own cache, so the
-upstream is asked for a cacheable page once per worker that served it; the process tree and its
-listening sockets come from /proc.
+Which process answered is read from the outside only: the workers share one cache, so the
+upstream is asked for a cacheable page once, and a worker that served a page another fetched
+counts it in its metrics; the process tree and its listening sockets come from /proc.
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ async def get_each_on_a_new_connection(url: str, times: int) -> list[str]:
         return bodies
 
 
+def stores_in_memory() -> set[Path]:
+    """The shared stores supervisors made for their runs."""
+    return set(Path("/dev/shm").glob("a11y-proxy-cache-*"))  # noqa: S108 - only listed
+
+
 async def stop(process: Process) -> int:
     process.send_signal(signal.SIGTERM)
     return await asyncio.wait_for(process.wait(), 30)
@@ -122,24 +127,42 @@ def listening_ports(pids: set[int]) -> dict[int, set[int]]:
     return holders
 
 
-async def test_two_workers_serve_one_port_each_with_its_own_cache(upstream: Upstream) -> None:
-    upstream.page(
-        "/news", html_page("<h1>News</h1>"), headers={"Cache-Control": "public, max-age=600"}
-    )
+async def test_two_workers_serve_one_port_and_fetch_each_page_once(upstream: Upstream) -> None:
+    paths = ("/news", "/about", "/contacts")
+    for path in paths:
+        upstream.page(
+            path, html_page(f"<h1>{path}</h1>"), headers={"Cache-Control": "public, max-age=600"}
+        )
     origin = await upstream.start()
     args = ("--workers", "2", "--upstream", str(origin), "--rewrite-processes", "0")
+    before = stores_in_memory()
     async with running_proxy(*args) as (process, port):
-        bodies = await get_each_on_a_new_connection(f"http://127.0.0.1:{port}/news", _CONNECTIONS)
-        for body in bodies:
-            soup = BeautifulSoup(body, "lxml")
-            assert soup.select_one("#a11y-proxy-toolbar") is not None
-            assert soup.select_one("h1") is not None
-        # One fetch per worker that answered: both did, and neither fetched twice.
-        assert upstream.hits("/news") == 2
+        for path in paths:
+            bodies = await get_each_on_a_new_connection(f"http://127.0.0.1:{port}{path}", 10)
+            for body in bodies:
+                soup = BeautifulSoup(body, "lxml")
+                assert soup.select_one("#a11y-proxy-toolbar") is not None
+                assert soup.select_one("h1").get_text() == path  # type: ignore[union-attr]
+        # Thirty requests spread over both workers; each page came from the site once (with a
+        # cache per worker it was once per worker: six fetches).
+        assert [upstream.hits(path) for path in paths] == [1, 1, 1]
+        # Each worker fetched some pages and took the others' from the store. Which worker
+        # answers a scrape is the kernel's choice: of sixteen, some reach each.
+        scrapes = await get_each_on_a_new_connection(f"http://127.0.0.1:{port}/_a11y/metrics", 16)
+        loads = {
+            float(line.split()[-1])
+            for metrics in scrapes
+            for line in metrics.splitlines()
+            if line.startswith("a11y_proxy_cache_store_loads_total")
+        }
+        assert max(loads) >= 1
         workers = descendants(process.pid)
         assert len(workers) == 2
         assert set(listening_ports(workers)[port]) == workers
+        made = stores_in_memory() - before
+        assert made  # the store the supervisor made for the run, in memory
         assert await stop(process) == 0
+        assert not any(path.exists() for path in made)  # and it goes with the run
 
 
 async def test_sigterm_stops_every_worker_and_rewrite_process(upstream: Upstream) -> None:
