@@ -12,7 +12,7 @@ import os
 import pwd
 from pathlib import Path
 
-from proxy.modes import ALL_MODES
+from proxy.rewriting.modes import ALL_MODES
 
 
 def config(prefix: Path, *, port: int, upstream_port: int, workers: int) -> str:

@@ -24,7 +24,7 @@ from bench.load import Shape
 from bench.pages import BLOB_PATH, SIZES, Size, page_bytes
 from bench.report import Costs, Memory, Results
 from bench.servers import FETCHES_PATH
-from proxy.config import DEFAULT_PREFIX
+from proxy.server.config import DEFAULT_PREFIX
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 RESULTS: Final = ROOT / "bench" / "RESULTS.md"

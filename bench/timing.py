@@ -13,10 +13,10 @@ from typing import Final
 from bs4 import BeautifulSoup
 from yarl import URL
 
-from proxy.config import Settings
-from proxy.links import LinkMap
-from proxy.modes import ALL_MODES, COOKIE_NAME
-from proxy.rewrite import Rules, rewrite
+from proxy.rewriting.links import LinkMap
+from proxy.rewriting.modes import ALL_MODES, COOKIE_NAME
+from proxy.rewriting.rewrite import Rules, rewrite
+from proxy.server.config import Settings
 
 # Enough runs for a stable median, within a time budget per measurement.
 _BUDGET_S: Final = 1.5

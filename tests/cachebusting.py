@@ -19,9 +19,9 @@ from aiohttp import web
 from yarl import URL
 
 from bench.pages import SIZES, page_bytes
-from proxy.app import create_app
-from proxy.config import Settings
-from proxy.lifecycle import runner
+from proxy.server.app import create_app
+from proxy.server.config import Settings
+from proxy.server.lifecycle import runner
 
 
 def _port() -> int:

@@ -240,9 +240,9 @@ def session_sender(session: aiohttp.ClientSession, base: URL | str) -> Send:
 
 
 async def _measure(args: argparse.Namespace) -> None:
-    from proxy.app import create_app
-    from proxy.config import Settings
-    from proxy.lifecycle import runner
+    from proxy.server.app import create_app
+    from proxy.server.config import Settings
+    from proxy.server.lifecycle import runner
 
     for name in args.closers:
         closer = CLOSERS[name]

@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from proxy.app import create_app
-from proxy.config import Settings
-from proxy.lifecycle import runner
+from proxy.server.app import create_app
+from proxy.server.config import Settings
+from proxy.server.lifecycle import runner
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

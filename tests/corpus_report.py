@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import SplitResult, urlsplit
 
-from proxy.relative import loads, resolve
-from proxy.toolbar import MARK
+from proxy.rewriting.relative import loads, resolve
+from proxy.rewriting.toolbar import MARK
 
 # Elements the HTML parser never gives children, so a marked one ends at its start tag.
 _VOID: Final = frozenset(

@@ -50,9 +50,9 @@ from aiohttp import web
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
-from proxy import relative
 from proxy.demo.app import create_demo_app
-from proxy.modes import ALL_MODES, DEFAULT, Mode, Theme
+from proxy.rewriting import relative
+from proxy.rewriting.modes import ALL_MODES, DEFAULT, Mode, Theme
 from tests import measure
 from tests.browser import Upstreams, chromium, running_proxy
 from tests.conftest import free_port

@@ -35,7 +35,7 @@ from aiohttp import web
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from proxy.demo.app import create_demo_app
-from proxy.modes import ALL_MODES, Mode
+from proxy.rewriting.modes import ALL_MODES, Mode
 from tests import reading
 from tests.browser import Upstreams, chromium, running_proxy
 from tests.conftest import free_port

@@ -315,7 +315,7 @@ async def test_the_debug_log_names_the_session_cookies_never_their_values(
 ) -> None:
     upstream.route("/", Resource().handle)
     client = await start_proxy(upstream)
-    with caplog.at_level(logging.DEBUG, logger="proxy.handlers"):
+    with caplog.at_level(logging.DEBUG, logger="proxy.server.handlers"):
         await client.get("/", headers={"Cookie": "_ga=1; sid=s3cr3t; cart=k33p"})
     said = [r.getMessage() for r in caplog.records if "personal" in r.getMessage()]
     assert said == ["/ is personal: cookies sid, cart"]
@@ -480,7 +480,7 @@ async def test_a_change_also_invalidates_where_its_answer_points(
 async def test_many_modes_of_a_big_page_drop_old_variants_not_the_parsed_page(
     upstream: Upstream, start_proxy: ProxyFactory
 ) -> None:
-    from proxy.modes import ALL_MODES
+    from proxy.rewriting.modes import ALL_MODES
 
     page = Resource(body=html_page("<p>" + "words " * 4000 + "</p>"))  # about 24 KB
     upstream.route("/big", page.handle)

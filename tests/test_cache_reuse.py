@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from bs4 import BeautifulSoup
 
-from proxy.pagecache import MADE_SHARE, PageCache, made_from
-from proxy.rewrite import Page
+from proxy.cache.pages import MADE_SHARE, PageCache, made_from
+from proxy.rewriting.rewrite import Page
 from tests.conftest import ProxyFactory, Upstream, html_page
 
 Client = TestClient[web.Request, web.Application]

@@ -12,9 +12,9 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from proxy.cache.pages import Entry, decode, encode
 from proxy.cache.policy import Freshness
-from proxy.pagecache import Entry, decode, encode
-from proxy.rewrite import Page
+from proxy.rewriting.rewrite import Page
 from tests.conftest import FakeClock, ProxyFactory, Upstream, html_page
 from tests.test_cache_e2e import Resource
 

@@ -2,7 +2,7 @@ import codecs
 
 import pytest
 
-from proxy.charset import decode, decode_css, encoding_for, prescan, sniff
+from proxy.rewriting.charset import decode, decode_css, encoding_for, prescan, sniff
 
 UKRAINIAN = "Міністерство охорони здоров'я України: новини, ґанок, їжак, є"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.cli import _OPTIONS, main, parse_settings
+from proxy.server.cli import _OPTIONS, main, parse_settings
 from tests.conftest import free_port
 
 

@@ -11,7 +11,7 @@ import brotli
 import pytest
 import zstandard
 
-from proxy import codings
+from proxy.rewriting import codings
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.cookies import ANALYTICS_AND_CONSENT, SessionCookies, parse_names
-from proxy.modes import COOKIE_NAME
+from proxy.cache.cookies import ANALYTICS_AND_CONSENT, SessionCookies, parse_names
+from proxy.rewriting.modes import COOKIE_NAME
 
 ANALYTICS = (
     "_ga=GA1.2.123.456; _ga_ABC123=GS1.1.1; _gid=GA1.2.9; _gat_UA-1=1; "

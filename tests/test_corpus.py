@@ -38,12 +38,12 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from proxy.app import create_app
-from proxy.config import Settings
-from proxy.links import LinkMap
-from proxy.modes import ALL_MODES, DEFAULT, Mode
-from proxy.rewrite import MAX_BYTES, MAX_TAGS, Rules, rewrite
-from proxy.toolbar import MARK, RETURN_ID, TOOLBAR_ID, head_links, mode_link, toolbar
+from proxy.rewriting.links import LinkMap
+from proxy.rewriting.modes import ALL_MODES, DEFAULT, Mode
+from proxy.rewriting.rewrite import MAX_BYTES, MAX_TAGS, Rules, rewrite
+from proxy.rewriting.toolbar import MARK, RETURN_ID, TOOLBAR_ID, head_links, mode_link, toolbar
+from proxy.server.app import create_app
+from proxy.server.config import Settings
 from tests.conftest import free_port
 from tests.corpus_report import (
     MAPPED,
@@ -86,7 +86,7 @@ SCREENSHOT_PAGES: Final = (
 PIXEL_TOLERANCE: Final = 0.002
 #: Pages that differ by more, and why. Chromium keeps a text sized in % or em of its parent
 #: at 6 px at least, but not one sized by min(), which is how a relative size keeps to the
-#: room its longest word has (proxy/css.py): MathJax's third-level fraction is 5.8 px.
+#: room its longest word has (proxy/rewriting/css.py): MathJax's third-level fraction is 5.8 px.
 PIXEL_EXCUSES: Final = {
     "mathjax.html": (0.01, "a nested fraction under 6 px is 1 px shorter; what follows moves"),
 }

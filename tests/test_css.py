@@ -1,4 +1,4 @@
-"""Tests for proxy.css: which sizes follow --a11y-scale, what else the reading modes get
+"""Tests for proxy.rewriting.css: which sizes follow --a11y-scale, what else the reading modes get
 (pinned boxes, box heights, paint, columns), and that nothing else moves."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import tinycss2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy import css as css_module
-from proxy.css import SCALE_VAR, font_overrides, scale_declarations, scale_stylesheet
+from proxy.rewriting import css as css_module
+from proxy.rewriting.css import SCALE_VAR, font_overrides, scale_declarations, scale_stylesheet
 
 SCALE = f"var({SCALE_VAR}, 1)"
 ROOM = "var(--a11y-room, 1e4px)"

@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestServer
 from bs4 import BeautifulSoup
 from yarl import URL
 
-from proxy.cli import main, parse_settings
 from proxy.demo.app import create_demo_app
-from proxy.modes import Mode, Theme
-from proxy.tuning import Tuning
+from proxy.rewriting.modes import Mode, Theme
+from proxy.rewriting.tuning import Tuning
+from proxy.server.cli import main, parse_settings
 from tests.conftest import ProxyFactory, Upstream, html_page
 from tests.deploy import REPO, clean_environment
 

@@ -14,8 +14,8 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
-from proxy.app import create_app
-from proxy.config import Settings
+from proxy.server.app import create_app
+from proxy.server.config import Settings
 from tests.conftest import ProxyFactory, Upstream, free_port, html_page
 from tests.deploy import proxy_process, read
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
-from proxy.config import Settings
+from proxy.server.config import Settings
 from tests.deploy import REPO, clean_environment
 
 UNIT = REPO / "deploy" / "a11y-proxy.service"
@@ -38,7 +38,7 @@ def test_the_console_script_is_declared_for_cli_main() -> None:
     scripts = metadata.entry_points(group="console_scripts", name="a11y-proxy")
     if not scripts:
         console_script()  # fails in CI, skips in an uninstalled checkout
-    assert [script.value for script in scripts] == ["proxy.cli:main"]
+    assert [script.value for script in scripts] == ["proxy.server.cli:main"]
 
 
 def test_the_console_script_runs_like_python_m_proxy() -> None:

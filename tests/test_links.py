@@ -1,7 +1,7 @@
 import pytest
 from yarl import URL
 
-from proxy.links import LinkMap
+from proxy.rewriting.links import LinkMap
 
 SITE = LinkMap(URL("https://moz.example.gov.ua"), URL("https://a11y.example.gov.ua"))
 LOCAL = LinkMap(URL("http://127.0.0.1:5000"), URL("http://127.0.0.1:8080"))

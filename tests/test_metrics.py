@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from proxy.metrics import RequestCollector
+from proxy.server.metrics import RequestCollector
 
 # status, mode, seconds: on bucket bounds, between them and past the last one.
 ANSWERED = [

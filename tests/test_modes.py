@@ -1,6 +1,6 @@
 import pytest
 
-from proxy.modes import ALL_MODES, DEFAULT, LARGE, LARGER, Mode, Theme
+from proxy.rewriting.modes import ALL_MODES, DEFAULT, LARGE, LARGER, Mode, Theme
 
 
 def test_every_mode_round_trips_through_its_token() -> None:

@@ -17,9 +17,9 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from proxy.links import LinkMap
-from proxy.pool import QueueFull, RewritePool
-from proxy.rewrite import Page, Rules
+from proxy.rewriting.links import LinkMap
+from proxy.rewriting.rewrite import Page, Rules
+from proxy.server.pool import QueueFull, RewritePool
 from tests.browser import wait_for
 from tests.conftest import ProxyFactory, Upstream, free_port, html_page
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from proxy.requestid import accept
+from proxy.server.requestid import accept
 
 
 def test_a_safe_id_is_kept_and_anything_else_is_replaced() -> None:

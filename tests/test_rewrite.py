@@ -4,8 +4,8 @@ import pytest
 from bs4 import BeautifulSoup
 from yarl import URL
 
-from proxy.links import LinkMap
-from proxy.rewrite import Page, Rules, rewrite
+from proxy.rewriting.links import LinkMap
+from proxy.rewriting.rewrite import Page, Rules, rewrite
 
 RULES = Rules(
     LinkMap(URL("https://moz.example.gov.ua"), URL("https://a11y.example.gov.ua")),

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from proxy import headers
-from proxy.links import LinkMap
-from proxy.modes import ALL_MODES, COOKIE_NAME, DEFAULT, Mode
-from proxy.rewrite import MAX_TAGS, Page, Rules, rewrite
-from proxy.toolbar import MARK, TOOLBAR_ID, head_links, toolbar
+from proxy.rewriting.links import LinkMap
+from proxy.rewriting.modes import ALL_MODES, COOKIE_NAME, DEFAULT, Mode
+from proxy.rewriting.rewrite import MAX_TAGS, Page, Rules, rewrite
+from proxy.rewriting.toolbar import MARK, TOOLBAR_ID, head_links, toolbar
+from proxy.server import headers
 from tests.conftest import ProxyFactory, Upstream
 
 RULES: Final = Rules(

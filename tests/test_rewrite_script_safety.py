@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from proxy.links import LinkMap
-from proxy.modes import DEFAULT
-from proxy.rewrite import Rules, rewrite
-from proxy.toolbar import head_links, toolbar
+from proxy.rewriting.links import LinkMap
+from proxy.rewriting.modes import DEFAULT
+from proxy.rewriting.rewrite import Rules, rewrite
+from proxy.rewriting.toolbar import head_links, toolbar
 from tests.conftest import ProxyFactory, Upstream, html_page
 
 RULES: Final = Rules(

@@ -20,9 +20,9 @@ import pytest
 import tinycss2
 import tinycss2.color4
 
-from proxy.assets import Stylesheets, stylesheets_dir
-from proxy.modes import ALL_MODES, DEFAULT, Mode, Theme
-from proxy.toolbar import toolbar
+from proxy.rewriting.assets import Stylesheets, stylesheets_dir
+from proxy.rewriting.modes import ALL_MODES, DEFAULT, Mode, Theme
+from proxy.rewriting.toolbar import toolbar
 from tests.wcag import contrast_ratio, parse_color
 
 TOOLBAR = "toolbar.css"

@@ -1,8 +1,8 @@
 from bs4 import BeautifulSoup, Tag
 
-from proxy.modes import DEFAULT, Mode, Theme
-from proxy.toolbar import head_links, language, return_link, toolbar
-from proxy.viewport import DEVICE_WIDTH, for_mode, unlocked
+from proxy.rewriting.modes import DEFAULT, Mode, Theme
+from proxy.rewriting.toolbar import head_links, language, return_link, toolbar
+from proxy.rewriting.viewport import DEVICE_WIDTH, for_mode, unlocked
 
 PREFIX = "/_a11y/"
 

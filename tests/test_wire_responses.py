@@ -25,7 +25,7 @@ from bs4 import BeautifulSoup
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from proxy import codings
+from proxy.rewriting import codings
 from tests.conftest import ProxyFactory, Upstream, free_port, html_page
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from bs4 import BeautifulSoup
 
-from proxy.modes import Mode, Theme
-from proxy.toolbar import mode_link
+from proxy.rewriting.modes import Mode, Theme
+from proxy.rewriting.toolbar import mode_link
 from tests.conftest import ProxyFactory, Upstream, html_page
 
 Client = TestClient[web.Request, web.Application]
@@ -262,7 +262,7 @@ async def test_encoded_cr_lf_in_an_address_cannot_split_a_response_header(
         "/_a11y/..%2f..%2f..%2fetc%2fpasswd",
         "/_a11y/static/../../../../etc/passwd",
         "/_a11y/static/..%2f..%2fpyproject.toml",
-        "/_a11y/static/%2e%2e/%2e%2e/proxy/config.py",
+        "/_a11y/static/%2e%2e/%2e%2e/proxy/server/config.py",
         "/_a11y/stylesheets/../pyproject.toml",
         "/_a11y/css/toolbar.css/../../../pyproject.toml",
         "/_a11y/css//etc/passwd",

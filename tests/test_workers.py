@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from bs4 import BeautifulSoup
 
-from proxy.cli import main
+from proxy.server.cli import main
 from tests.conftest import Upstream, free_port, html_page
 
 pytestmark = pytest.mark.skipif(

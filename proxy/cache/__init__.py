@@ -1,8 +1,12 @@
-"""The cache of rewritten pages: HTTP caching rules, a byte-bounded store, request coalescing.
+"""The cache of rewritten pages, one per deployment.
 
-``policy`` decides what may be stored and served (RFC 9111, as a shared cache), ``store`` holds
-entries within a memory budget, and ``flight`` makes concurrent misses for one key share one
-upstream fetch. None of them imports aiohttp; the request handler wires them together.
+``policy`` decides what may be stored and served (RFC 9111, as a shared cache) and
+``cookies`` which requests are personal; ``pages`` is what a stored page holds and each
+worker's copies of them, in a byte-bounded ``store``; ``flight`` makes concurrent misses for
+one key share one fetch. Behind the copies, ``shared`` guards the store every worker and
+instance shares (``hoststore`` on one host, ``redisstore`` on Redis or Valkey), and
+``changes`` tells a worker which URLs changed there; ``setup`` picks them from the settings.
+None of them imports aiohttp; the request handler wires them together.
 """
 
 from proxy.cache.flight import SingleFlight

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import diskcache
 
-from proxy.config import MIB
+from proxy.server.config import MIB
 
 #: The marks (stamps, generations, vary names, claims) are small; they get this share of the
 #: budget, at least a few megabytes.

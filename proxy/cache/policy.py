@@ -323,7 +323,7 @@ def not_stored_because(
     operator's metric can carry; None when it may.
 
     ``session_cookies`` says the request carried cookies that may hold a session (see
-    :mod:`proxy.cookies`): the answer may then be personal, and is stored only when the
+    :mod:`proxy.cache.cookies`): the answer may then be personal, and is stored only when the
     upstream says ``public``. Responses marked ``no-transform`` are not rewritten by the proxy,
     so never stored here.
     """

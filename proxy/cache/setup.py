@@ -23,10 +23,10 @@ from yarl import URL
 
 from proxy.cache.changes import Changes, HostChanges, NotifiedChanges
 from proxy.cache.hoststore import HostStore
+from proxy.cache.pages import PageCache
 from proxy.cache.redisstore import RedisStore
 from proxy.cache.shared import OPERATION_TIMEOUT, RETRY_AFTER, Backend, SharedPages
-from proxy.config import Settings
-from proxy.pagecache import PageCache
+from proxy.server.config import Settings
 
 #: The host's store takes this share of --cache-bytes; the workers' copies the rest.
 HOST_STORE_SHARE: Final = 0.75

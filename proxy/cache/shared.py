@@ -5,7 +5,7 @@ Each worker keeps its own pages in memory (:class:`~proxy.cache.store.PageStore`
 variants and compressed forms made for its readers; the shared store is the truth behind
 them. Three kinds of record, each a plain string or bytes (nothing is unpickled):
 
-- ``page``: one stored response, rewritten, as :func:`proxy.pagecache.encode` makes it; it
+- ``page``: one stored response, rewritten, as :func:`proxy.cache.pages.encode` makes it; it
   carries the *stamp* it was stored with and the *generation* of its URL at that time;
 - ``stamp`` of a key: the stamp of the page last stored under it;
 - ``generation`` of a URL: a token every invalidation replaces.

@@ -35,9 +35,9 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Final, TypeVar
 
-from proxy import codings
-from proxy.restyle import restyle
-from proxy.rewrite import Page, Rules, rewrite
+from proxy.rewriting import codings
+from proxy.rewriting.restyle import restyle
+from proxy.rewriting.rewrite import Page, Rules, rewrite
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -141,7 +141,8 @@ class RewritePool:
         max_bytes: int | None = None,
     ) -> Page | None:
         """The page at ``path`` rewritten; ``body`` is in ``coding`` (a Content-Encoding
-        value) and may decode to ``max_bytes`` at most, else :class:`~proxy.codings.TooLarge`."""
+        value) and may decode to ``max_bytes`` at most, else
+        :class:`~proxy.rewriting.codings.TooLarge`."""
         return await self._run(
             _decoded, rewrite, body, coding, max_bytes, header_charset, self._rules, path
         )

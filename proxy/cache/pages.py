@@ -1,9 +1,9 @@
 """The cache of rewritten pages: what a stored page holds and how it is found again.
 
 An :class:`Entry` is one upstream response, rewritten once for every mode (a
-:class:`~proxy.rewrite.Page`), with its upstream headers and freshness. Each mode a browser asks
-for becomes a :class:`Variant` of it the first time: the filled-in bytes, their validator and,
-once made, their compressed forms, so a hit is a dict lookup and a write.
+:class:`~proxy.rewriting.rewrite.Page`), with its upstream headers and freshness. Each mode a
+browser asks for becomes a :class:`Variant` of it the first time: the filled-in bytes, their
+validator and, once made, their compressed forms, so a hit is a dict lookup and a write.
 
 Keys are ``(target, vary)``: the request's path and query, and the values of the request fields
 the upstream said it varies on (remembered per target from the last stored response).
@@ -34,11 +34,11 @@ from typing import Final, NamedTuple
 from cachetools import LRUCache
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy import codings
 from proxy.cache.policy import CacheControl, Freshness, vary_key
 from proxy.cache.shared import POLL_INTERVAL, SharedPages, token
 from proxy.cache.store import PageStore, StoreStats
-from proxy.rewrite import Page
+from proxy.rewriting import codings
+from proxy.rewriting.rewrite import Page
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from proxy.errors import ProxyError
+from proxy.server.errors import ProxyError
 
 
 def prefers_ukrainian(accept_language: str | None) -> bool:

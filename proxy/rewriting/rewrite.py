@@ -47,10 +47,10 @@ from bs4.formatter import HTMLFormatter
 from lxml import etree
 from soupsieve import css_types
 
-from proxy import charset, noscript, relative
-from proxy.css import font_overrides, scale_declarations
-from proxy.links import LinkMap
-from proxy.toolbar import MARK
+from proxy.rewriting import charset, noscript, relative
+from proxy.rewriting.css import font_overrides, scale_declarations
+from proxy.rewriting.links import LinkMap
+from proxy.rewriting.toolbar import MARK
 
 # Attributes that hold a list of image candidates rather than one URL: srcset, imagesrcset and
 # the lazy loaders' data-srcset, data-lazy-srcset...

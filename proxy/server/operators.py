@@ -17,8 +17,8 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from proxy.config import Settings, within
-from proxy.errors import ClientError
+from proxy.server.config import Settings, within
+from proxy.server.errors import ClientError
 
 # Fields by which a proxy says whom it relays for.
 _FORWARDING = (hdrs.X_FORWARDED_FOR, hdrs.FORWARDED, "X-Real-IP")

@@ -2,7 +2,7 @@
 
 Read with the standard library (tomllib). A top-level key is a long option with underscores
 (``public_url`` for ``--public-url``); lists are allowed where the option takes several values;
-the ``[tuning]`` table is described in :mod:`proxy.tuning`::
+the ``[tuning]`` table is described in :mod:`proxy.rewriting.tuning`::
 
     upstream = "https://moz.example.gov.ua"
     public_url = "https://a11y.example.gov.ua"
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
 
-from proxy.config import SettingsError
-from proxy.tuning import Tuning, TuningError, parse
+from proxy.rewriting.tuning import Tuning, TuningError, parse
+from proxy.server.config import SettingsError
 
 ENV: Final = "A11Y_PROXY_CONFIG"
 #: Options that take several values: a TOML list, or commas on the command line.

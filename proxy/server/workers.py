@@ -35,7 +35,7 @@ from typing import Final
 from aiohttp import web
 from yarl import URL
 
-from proxy.config import Settings
+from proxy.server.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -270,8 +270,8 @@ def _signal(pid: int, signum: signal.Signals) -> None:
 
 def _serve_worker(settings: Settings, sock: socket.socket) -> None:
     # Imported after the fork: the supervisor holds nothing of the application.
-    from proxy.app import create_app
-    from proxy.lifecycle import runner
+    from proxy.server.app import create_app
+    from proxy.server.lifecycle import runner
 
     asyncio.run(_serve(runner(create_app(settings), settings), sock))
 

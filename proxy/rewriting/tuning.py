@@ -32,8 +32,8 @@ from typing import Final
 import soupsieve
 import tinycss2
 
-from proxy.modes import ALL_MODES, Mode, Theme
-from proxy.toolbar import LABELS
+from proxy.rewriting.modes import ALL_MODES, Mode, Theme
+from proxy.rewriting.toolbar import LABELS
 
 POSITIONS: Final = ("top", "bottom")
 _GROUPS: Final = ("all", "reading", *(theme.value for theme in Theme))

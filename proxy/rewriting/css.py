@@ -73,7 +73,7 @@ from typing import Any, Final
 
 import tinycss2
 
-from proxy.paint import paints
+from proxy.rewriting.paint import paints
 
 __all__ = ["SCALE_VAR", "font_overrides", "scale_declarations", "scale_stylesheet"]
 
@@ -635,7 +635,8 @@ class _Scan:
 
     def _paint(self, declaration: _Node) -> _Sized | None:
         """Say beside a background whether it paints the box: the colour themes give painted
-        boxes their background colour and keep the others transparent (see proxy.paint)."""
+        boxes their background colour and keep the others transparent (see
+        proxy.rewriting.paint)."""
         if any(_mentions_scale(token) for token in declaration.value):
             return None
         value = f"var({_THEME_BACKGROUND})" if paints(declaration.value) else "transparent"

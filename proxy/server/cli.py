@@ -21,11 +21,12 @@ from typing import Final, NoReturn
 from aiohttp import web
 from yarl import URL
 
-from proxy import cookies, logs, settings_file
-from proxy.config import MIB, Settings, SettingsError, parse_networks, parse_origin
-from proxy.tuning import Tuning
-from proxy.workers import cpu_count
-from proxy.workers import run as run_workers
+from proxy.cache import cookies
+from proxy.rewriting.tuning import Tuning
+from proxy.server import logs, settings_file
+from proxy.server.config import MIB, Settings, SettingsError, parse_networks, parse_origin
+from proxy.server.workers import cpu_count
+from proxy.server.workers import run as run_workers
 
 PROG: Final = "a11y-proxy"
 
@@ -394,8 +395,8 @@ def announce(settings: Settings, *, demo: bool) -> None:
 
 async def serve(settings: Settings, *, demo: bool) -> None:
     """Run until SIGINT or SIGTERM."""
-    from proxy.app import create_app  # the shell is imported only when it is going to run
-    from proxy.lifecycle import runner as runner_for
+    from proxy.server.app import create_app  # the shell is imported only when it is going to run
+    from proxy.server.lifecycle import runner as runner_for
 
     runners: list[web.AppRunner] = []
     try:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from proxy.config import Settings
-from proxy.links import LinkMap
-from proxy.rewrite import Rules
+from proxy.rewriting.links import LinkMap
+from proxy.rewriting.rewrite import Rules
+from proxy.server.config import Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from typing import Final
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from proxy.links import LinkMap
-from proxy.modes import COOKIE_NAME
+from proxy.rewriting.links import LinkMap
+from proxy.rewriting.modes import COOKIE_NAME
 
 HOP_BY_HOP: Final = frozenset(
     {

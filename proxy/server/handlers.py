@@ -23,19 +23,9 @@ import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy import (
-    codings,
-    errorpage,
-    headers,
-    operators,
-    placement,
-    sharepage,
-    siterules,
-    toolbar,
-    viewport,
-)
-from proxy.assets import Stylesheets
+from proxy.cache.cookies import SessionCookies
 from proxy.cache.flight import SingleFlight
+from proxy.cache.pages import Entry, Key, Made, PageCache, Variant, made_from
 from proxy.cache.policy import (
     Freshness,
     VaryKey,
@@ -47,20 +37,21 @@ from proxy.cache.policy import (
     not_stored_because,
     vary_key,
 )
-from proxy.config import Settings
-from proxy.cookies import SessionCookies
-from proxy.errors import (
+from proxy.rewriting import codings, errorpage, placement, sharepage, siterules, toolbar, viewport
+from proxy.rewriting.assets import Stylesheets
+from proxy.rewriting.modes import COOKIE_NAME, DEFAULT, Mode
+from proxy.rewriting.rewrite import Page
+from proxy.server import headers, operators
+from proxy.server.config import Settings
+from proxy.server.errors import (
     ClientError,
     MethodRefused,
     Unsupported,
     UpstreamBroken,
     UpstreamError,
 )
-from proxy.modes import COOKIE_NAME, DEFAULT, Mode
-from proxy.pagecache import Entry, Key, Made, PageCache, Variant, made_from
-from proxy.pool import QueueFull, RewriteFailed, RewritePool
-from proxy.rewrite import Page
-from proxy.upstream import Cut, RequestBody, Upstream, read_limited
+from proxy.server.pool import QueueFull, RewriteFailed, RewritePool
+from proxy.server.upstream import Cut, RequestBody, Upstream, read_limited
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ mode stylesheet's ``--a11y-scale`` does the rest. So one stored copy serves ever
 
 from __future__ import annotations
 
-from proxy.charset import decode_css
-from proxy.css import scale_stylesheet
+from proxy.rewriting.charset import decode_css
+from proxy.rewriting.css import scale_stylesheet
 
 
 def restyle(raw: bytes, header_charset: str | None) -> bytes:

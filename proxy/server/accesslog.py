@@ -3,7 +3,7 @@
 ``203.0.113.7 - - [25/Nov/2025:10:00:00 +0200] "GET /news/ HTTP/1.1" 200 5120 "-" "Firefox"
 3f2a9c... 0.0042``: the format nginx and Apache call "combined", then the request id and the
 seconds taken, so the usual log tools read it. The same fields go to JSON log lines as
-``access`` (see :mod:`proxy.logs`), with ``bytes_sent``, the header block included.
+``access`` (see :mod:`proxy.server.logs`), with ``bytes_sent``, the header block included.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Final
 from aiohttp import hdrs, web_request, web_response
 from aiohttp.abc import AbstractAccessLogger
 
-from proxy.requestid import REQUEST_ID
+from proxy.server.requestid import REQUEST_ID
 
 LOGGER: Final = logging.getLogger("a11y_proxy.access")
 _ESCAPES: Final = {i: f"\\x{i:02x}" for i in range(32)} | {ord('"'): '\\"', ord("\\"): "\\\\"}

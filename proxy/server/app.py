@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from proxy import errorpage, health, lifecycle, operators, requestid, siterules
-from proxy.assets import Stylesheets
 from proxy.cache import setup
-from proxy.config import Settings
-from proxy.errors import ProxyError
-from proxy.handlers import Proxy
-from proxy.metrics import MeasuredPool, MeasuredUpstream, Metrics
+from proxy.rewriting import errorpage, siterules
+from proxy.rewriting.assets import Stylesheets
+from proxy.server import health, lifecycle, operators, requestid
+from proxy.server.config import Settings
+from proxy.server.errors import ProxyError
+from proxy.server.handlers import Proxy
+from proxy.server.metrics import MeasuredPool, MeasuredUpstream, Metrics
 
 log = logging.getLogger(__name__)
 

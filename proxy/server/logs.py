@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Final
 
-from proxy import requestid
+from proxy.server import requestid
 
 FORMATS: Final = ("text", "json")
 _TEXT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"

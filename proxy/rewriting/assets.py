@@ -14,8 +14,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Final
 
-from proxy.modes import ALL_MODES, Mode, Theme
-from proxy.toolbar import MARK
+from proxy.rewriting.modes import ALL_MODES, Mode, Theme
+from proxy.rewriting.toolbar import MARK
 
 _THEME_FILES: Final = {Theme.BLUE: "theme-blue.css", Theme.BW: "theme-bw.css"}
 
@@ -24,7 +24,7 @@ def stylesheets_dir() -> Path:
     installed = Path(str(files("proxy"))) / "stylesheets"
     if installed.is_dir():
         return installed
-    return Path(__file__).resolve().parent.parent / "stylesheets"
+    return Path(__file__).resolve().parents[2] / "stylesheets"  # a checkout: at its top
 
 
 #: The reflow rules apply below this many px of the mode's text: 60 em.

@@ -24,14 +24,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from proxy import accesslog, settings_file, siterules
-from proxy.assets import Stylesheets
 from proxy.cache import setup
-from proxy.config import Settings, SettingsError
-from proxy.deadlines import DeadlineRunner
-from proxy.handlers import Proxy
-from proxy.metrics import Metrics
-from proxy.tuning import Tuning
+from proxy.rewriting import siterules
+from proxy.rewriting.assets import Stylesheets
+from proxy.rewriting.tuning import Tuning
+from proxy.server import accesslog, settings_file
+from proxy.server.config import Settings, SettingsError
+from proxy.server.deadlines import DeadlineRunner
+from proxy.server.handlers import Proxy
+from proxy.server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

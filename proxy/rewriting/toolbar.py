@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Final
 
-from proxy.modes import LARGE, LARGER, Mode, Theme
+from proxy.rewriting.modes import LARGE, LARGER, Mode, Theme
 
 #: Marks every element the proxy inserts, so a second rewrite can find and replace it.
 MARK: Final = "data-a11y-proxy"

@@ -6,7 +6,7 @@ goes last, so it can be reached from the end of a long page.
 
 from __future__ import annotations
 
-from proxy.rewrite import Page
+from proxy.rewriting.rewrite import Page
 
 
 def render(page: Page, head_html: str, toolbar_html: str, back_html: str, position: str) -> bytes:

@@ -13,7 +13,7 @@ from typing import Final, TypeAlias
 
 from yarl import URL
 
-from proxy.tuning import Tuning
+from proxy.rewriting.tuning import Tuning
 
 DEFAULT_PREFIX: Final = "/_a11y/"
 MIB: Final = 1024 * 1024
@@ -103,13 +103,13 @@ class Settings:
     #: Proxies in front of this one (a TLS terminator, say) whose X-Forwarded-For and
     #: Forwarded fields are passed on; from anyone else those fields are dropped as forgeable.
     trusted_proxies: tuple[Network, ...] = ()
-    #: Who may read the statistics and metrics (see :mod:`proxy.operators`); others get 404.
+    #: Who may read the statistics and metrics (see :mod:`proxy.server.operators`); others get 404.
     operator_addresses: tuple[Network, ...] = LOOPBACK
     #: The site's session cookies (shell-style patterns): when given, only these make a
-    #: request personal (see :mod:`proxy.cookies`); by default any cookie not ignored does.
+    #: request personal (see :mod:`proxy.cache.cookies`); by default any cookie not ignored does.
     session_cookies: tuple[str, ...] = ()
     #: Cookies that never make a request personal, besides the well-known analytics and
-    #: consent cookies (:data:`proxy.cookies.ANALYTICS_AND_CONSENT`).
+    #: consent cookies (:data:`proxy.cache.cookies.ANALYTICS_AND_CONSENT`).
     ignore_cookies: tuple[str, ...] = ()
     #: Processes that rewrite pages; 0 rewrites on a thread (for tests and tiny setups).
     rewrite_processes: int = 1

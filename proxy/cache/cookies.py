@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from proxy.modes import COOKIE_NAME
+from proxy.rewriting.modes import COOKIE_NAME
 
 #: Cookies set by analytics, advertising measurement, bot filtering and consent managers. They
 #: are read by script or by third parties, not by the site's pages, so a page requested with

@@ -18,8 +18,8 @@ from typing import Final
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
-from proxy.errors import UpstreamError
-from proxy.upstream import Upstream
+from proxy.server.errors import UpstreamError
+from proxy.server.upstream import Upstream
 
 _NO_STORE: Final = {hdrs.CACHE_CONTROL: "no-store"}
 _PROBE_HEADERS: Final = {hdrs.USER_AGENT: "a11y-proxy readiness check"}

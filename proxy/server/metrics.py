@@ -35,21 +35,21 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from proxy import headers
 from proxy.cache.store import StoreStats
-from proxy.errors import UpstreamError
-from proxy.modes import DEFAULT, Mode
-from proxy.pool import QueueFull, RewritePool
-from proxy.rewrite import Page
-from proxy.upstream import RequestBody, Upstream
+from proxy.rewriting.modes import DEFAULT, Mode
+from proxy.rewriting.rewrite import Page
+from proxy.server import headers
+from proxy.server.errors import UpstreamError
+from proxy.server.pool import QueueFull, RewritePool
+from proxy.server.upstream import RequestBody, Upstream
 
 if TYPE_CHECKING:
     import aiohttp
     from multidict import CIMultiDict
 
-    from proxy.config import Settings
-    from proxy.handlers import Proxy
-    from proxy.rewrite import Rules
+    from proxy.rewriting.rewrite import Rules
+    from proxy.server.config import Settings
+    from proxy.server.handlers import Proxy
 
 _NAMESPACE: Final = "a11y_proxy"
 #: Requests for the proxy's own resources (stylesheets, health, metrics) have no reading mode.

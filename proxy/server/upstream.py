@@ -19,9 +19,9 @@ from aiohttp.client_middlewares import ClientHandlerType
 from multidict import CIMultiDict
 from yarl import URL
 
-from proxy.config import Settings
-from proxy.connections import OneAnswerConnector
-from proxy.errors import (
+from proxy.server.config import Settings
+from proxy.server.connections import OneAnswerConnector
+from proxy.server.errors import (
     ClientError,
     ProxyError,
     UpstreamBroken,
