@@ -5,7 +5,8 @@
 worker's copies of them, in a byte-bounded ``store``; ``flight`` makes concurrent misses for
 one key share one fetch. Behind the copies, ``shared`` guards the store every worker and
 instance shares (``hoststore`` on one host, ``redisstore`` on Redis or Valkey), and
-``changes`` tells a worker which URLs changed there; ``setup`` picks them from the settings.
+``changes`` tells a worker which URLs changed there (``proxy.server.caching`` picks them from
+the settings).
 None of them imports aiohttp; the request handler wires them together.
 """
 

@@ -18,12 +18,10 @@ from typing import Any, Final
 
 import diskcache
 
-from proxy.server.config import MIB
-
 #: The marks (stamps, generations, vary names, claims) are small; they get this share of the
 #: budget, at least a few megabytes.
 MARKS_SHARE: Final = 64
-MIN_MARKS_BYTES: Final = 8 * MIB
+MIN_MARKS_BYTES: Final = 8 << 20
 
 
 class HostStore:

@@ -4,6 +4,6 @@ A page is decoded (``charset``, ``codings``), parsed and rewritten once for ever
 (``rewrite``, with ``links``, ``relative``, ``noscript``, ``viewport``, ``paint``), its
 stylesheets follow the modes (``css``, ``restyle``), and each mode's markup is made here
 (``modes``, ``toolbar``, ``placement``, ``sharepage``, ``errorpage``), with the operator's
-``tuning``, the rules for one site (``siterules``) and the proxy's own stylesheets
-(``assets``). Nothing here imports aiohttp.
+``tuning`` and the proxy's own stylesheets (``assets``). Nothing here imports aiohttp or the
+server.
 """

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Protocol
 
-from proxy.server.errors import ProxyError
+
+class Explained(Protocol):
+    """What a page needs of an error (:class:`proxy.server.errors.ProxyError` has it)."""
+
+    @property
+    def status(self) -> int: ...
+
+    #: Plain words in English and Ukrainian.
+    @property
+    def title(self) -> tuple[str, str]: ...
+
+    @property
+    def explanation(self) -> tuple[str, str]: ...
 
 
 def prefers_ukrainian(accept_language: str | None) -> bool:
@@ -28,7 +41,7 @@ def _weight(params: str) -> float:
         return 0.0
 
 
-def render(error: ProxyError, stylesheet: str, *, ukrainian: bool) -> str:
+def render(error: Explained, stylesheet: str, *, ukrainian: bool) -> str:
     index = 1 if ukrainian else 0
     lang = "uk" if ukrainian else "en"
     back = "Спробувати ще раз" if ukrainian else "Try again"

@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from proxy.cache import setup
-from proxy.rewriting import errorpage, siterules
+from proxy.rewriting import errorpage
 from proxy.rewriting.assets import Stylesheets
-from proxy.server import health, lifecycle, operators, requestid
+from proxy.server import caching, health, lifecycle, operators, requestid, siterules
 from proxy.server.config import Settings
 from proxy.server.errors import ProxyError
 from proxy.server.handlers import Proxy
@@ -30,8 +29,10 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     metrics = Metrics()
     upstream = MeasuredUpstream(settings, metrics)
     rules = siterules.rules(settings)
-    shared = setup.open_store(settings)
-    cache = setup.page_cache(settings, shared, (rules, settings.tuning, stylesheets.version), clock)
+    shared = caching.open_store(settings)
+    cache = caching.page_cache(
+        settings, shared, (rules, settings.tuning, stylesheets.version), clock
+    )
 
     app = web.Application(
         middlewares=[metrics.middleware(settings.prefix), _errors_middleware(settings, stylesheets)]

@@ -91,7 +91,7 @@ class Settings:
     cache_bytes: int = 256 * MIB
     cache_entry_bytes: int = 16 * MIB
     #: The store of rewritten pages shared by workers and instances (see
-    #: :mod:`proxy.cache.setup`): ``file:///DIR``, or Redis/Valkey as ``redis://HOST:PORT/DB``.
+    #: :mod:`proxy.server.caching`): ``file:///DIR``, or Redis/Valkey as ``redis://HOST:PORT/DB``.
     cache_url: str | None = None
     #: Server processes sharing --cache-bytes (the supervisor sets it).
     workers: int = 1

@@ -37,11 +37,11 @@ from proxy.cache.policy import (
     not_stored_because,
     vary_key,
 )
-from proxy.rewriting import codings, errorpage, placement, sharepage, siterules, toolbar, viewport
+from proxy.rewriting import codings, errorpage, placement, sharepage, toolbar, viewport
 from proxy.rewriting.assets import Stylesheets
 from proxy.rewriting.modes import COOKIE_NAME, DEFAULT, Mode
 from proxy.rewriting.rewrite import Page
-from proxy.server import headers, operators
+from proxy.server import headers, operators, siterules
 from proxy.server.config import Settings
 from proxy.server.errors import (
     ClientError,

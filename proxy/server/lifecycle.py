@@ -24,11 +24,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from proxy.cache import setup
-from proxy.rewriting import siterules
 from proxy.rewriting.assets import Stylesheets
 from proxy.rewriting.tuning import Tuning
-from proxy.server import accesslog, settings_file
+from proxy.server import accesslog, caching, settings_file, siterules
 from proxy.server.config import Settings, SettingsError
 from proxy.server.deadlines import DeadlineRunner
 from proxy.server.handlers import Proxy
@@ -61,7 +59,7 @@ def retune(proxy: Proxy, metrics: Metrics, tuning: Tuning, stylesheets: Styleshe
     # shared store they stay, under the old version's names, for workers not yet reloaded.
     metrics.cache.retire(proxy.cache.stats())
     made_by = (rules, tuning, stylesheets.version)
-    proxy.cache = setup.page_cache(settings, proxy.cache.shared, made_by, proxy.clock)
+    proxy.cache = caching.page_cache(settings, proxy.cache.shared, made_by, proxy.clock)
 
 
 async def reload(proxy: Proxy, metrics: Metrics, path: Path) -> bool:

@@ -11,7 +11,7 @@ that dies after it has started is replaced on a fresh socket; any other death st
 Forking is safe here because the supervisor never runs an event loop or a thread: each child
 starts its own loop after the fork, and its rewrite pool spawns clean processes.
 
-The workers share one cache of rewritten pages (see :mod:`proxy.cache.setup`): without
+The workers share one cache of rewritten pages (see :mod:`proxy.server.caching`): without
 ``--cache-url`` the supervisor makes a store for the run in memory (``/dev/shm``) and removes
 it at the end, so a page is fetched and rewritten once for all of them.
 """
