@@ -4,14 +4,17 @@ upstream that counts, as two workers of ``--workers 2`` run."""
 from __future__ import annotations
 
 import asyncio
+import stat
 from pathlib import Path
 from typing import Any
 
+import diskcache
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from proxy.cache.hoststore import ForeignRecord, HostStore, UnsafeDirectory
 from proxy.cache.pages import Entry, decode, encode
 from proxy.cache.policy import Freshness
 from proxy.rewriting.rewrite import Page
@@ -128,6 +131,73 @@ async def test_concurrent_misses_in_two_workers_wait_for_one_fetch(
     assert fetched == 1
 
 
+async def test_a_page_fetched_while_its_url_changed_is_not_kept(
+    upstream: Upstream, two_workers: Any, start_proxy: ProxyFactory
+) -> None:
+    """A GET still on its way while a POST changes the page brings the old page: kept, it
+    would be served after the invalidation that was meant to end it."""
+    version = ["one"]
+    full = 0
+
+    async def slow(request: web.Request) -> web.Response:
+        nonlocal full
+        full += 1
+        text = html_page(f"<p>version {version[0]}</p>")  # what the page was on arrival
+        await asyncio.sleep(0.5)
+        return web.Response(
+            text=text, content_type="text/html", headers={"Cache-Control": "max-age=600"}
+        )
+
+    async def change(request: web.Request) -> web.Response:
+        version[0] = "two"
+        return web.Response(status=303, headers={"Location": "/news"})
+
+    upstream.route("/news", slow, method="GET")
+    upstream.route("/news", change, method="POST")
+    single = await start_proxy(upstream)
+    first, second = await two_workers(upstream)
+    for reader, writer in ((single, single), (first, second)):
+        version[0], full = "one", 0
+        late = asyncio.ensure_future(reader.get("/news"))
+        await asyncio.sleep(0.2)  # the GET is at the site
+        posted = await writer.post("/news", data={"comment": "hi"}, allow_redirects=False)
+        assert posted.status == 303
+        assert "version one" in await (await late).text()  # it was asked before the change
+        assert "version two" in await (await reader.get("/news")).text()
+        assert "version two" in await (await writer.get("/news")).text()
+        assert full in (2, 3)  # the old page was not stored; the new one is
+
+
+async def test_workers_do_not_wait_in_turn_for_a_page_that_is_never_stored(
+    upstream: Upstream, two_workers: Any
+) -> None:
+    """A claim makes the workers wait for one fetch; when that fetch stores nothing, the
+    next concurrent misses go to the site together instead of one after another."""
+    at_site = 0
+    most = 0
+
+    async def unstorable(request: web.Request) -> web.Response:
+        nonlocal at_site, most
+        at_site += 1
+        most = max(most, at_site)
+        await asyncio.sleep(0.3)
+        at_site -= 1
+        return web.Response(
+            text=html_page("<p>live</p>"),
+            content_type="text/html",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    upstream.route("/live", unstorable)
+    first, second = await two_workers(upstream)
+    await first.get("/live")
+    assert most == 1
+    answers = await asyncio.gather(first.get("/live"), second.get("/live"))
+    for answer in answers:
+        assert "live" in await answer.text()
+    assert most == 2
+
+
 async def test_a_page_only_one_reader_may_see_never_reaches_the_store(
     upstream: Upstream, two_workers: Any
 ) -> None:
@@ -184,3 +254,35 @@ def test_an_entry_crosses_the_store_whole_and_garbage_is_nothing() -> None:
     blob = encode(entry)
     for bad in (b"", b"\x00\x00\x00\x05hello", blob[:-1], blob + b"x", b"\xff" * 40):
         assert decode(bad) is None
+
+
+def test_the_store_directory_must_be_the_proxys_alone_and_holds_no_pickles(tmp_path: Path) -> None:
+    open_to_all = tmp_path / "shared"
+    open_to_all.mkdir(mode=0o755)
+    open_to_all.chmod(0o755)
+    with pytest.raises(UnsafeDirectory, match="chmod 700"):
+        HostStore(open_to_all, 16 << 20)
+    made = tmp_path / "made" / "here"
+    HostStore(made, 16 << 20)
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+
+    # Someone who could write the files would have to get past this too: a pickled record
+    # (diskcache writes one for any object) is refused, never loaded.
+    with diskcache.Cache(str(made / "marks")) as raw:
+        raw.set("stamp", Exploit())
+        raw.set(("pickled", "key"), "x")
+    store = HostStore(made, 16 << 20)
+    with pytest.raises(ForeignRecord):
+        asyncio.run(store.marks("stamp", "generation"))
+    assert Exploit.ran == 0
+
+
+class Exploit:
+    ran = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Exploit.run, ())
+
+    @staticmethod
+    def run() -> None:
+        Exploit.ran += 1

@@ -12,7 +12,10 @@ confirmed the copy against the store; only when it moved does it ask the store a
 - :class:`NotifiedChanges`: instances on Redis each keep a table of their own, bumped by
   the store's notifications (pub/sub). While a worker is not subscribed it cannot know, so
   every hit is checked against the store, and on subscribing again every copy is checked
-  once: what changed meanwhile is never served.
+  once: what changed meanwhile is never served. A subscription lost without a word (a
+  frozen store, a dropped connection) is noticed by its unanswered PING within
+  :data:`~proxy.cache.redisstore.KEEPALIVE` × 3 seconds; until then copies are served as
+  confirmed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import hashlib
 import logging
 import mmap
 import os
+import secrets
 import struct
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -45,8 +49,9 @@ class Changes(Protocol):
         """The change count of ``target``'s slot; None when it cannot be known now."""
         ...
 
-    async def changed(self, target: str) -> None:
-        """``target``'s pages changed in the store: tell every worker."""
+    async def changed(self, target: str, seen: int | None = None) -> int | None:
+        """``target``'s pages changed in the store: tell every worker. If its count was
+        still ``seen`` (the caller's copy is that change), the count after it, else None."""
         ...
 
     def start(self) -> None:
@@ -82,11 +87,12 @@ class HostChanges:
         value: int = _COUNTER.unpack_from(self._table, slot(target) * _COUNTER.size)[0]
         return value
 
-    async def changed(self, target: str) -> None:
+    async def changed(self, target: str, seen: int | None = None) -> int | None:
         offset = slot(target) * _COUNTER.size
         with self._locked():
             (value,) = _COUNTER.unpack_from(self._table, offset)
             _COUNTER.pack_into(self._table, offset, value + 1)
+        return value + 1 if value == seen else None
 
     async def close(self) -> None:
         self._table.close()
@@ -98,10 +104,10 @@ class Notifier(Protocol):
 
     errors: tuple[type[Exception], ...]
 
-    async def publish(self, number: int) -> None: ...
+    async def publish(self, message: str) -> None: ...
 
-    def listen(self, subscribed: Callable[[], None]) -> AsyncIterator[int]:
-        """The slots others report, from the moment it calls ``subscribed``; it ends or
+    def listen(self, subscribed: Callable[[], None]) -> AsyncIterator[str]:
+        """The messages published, from the moment it calls ``subscribed``; it ends or
         raises when the subscription does."""
         ...
 
@@ -117,6 +123,8 @@ class NotifiedChanges:
         self._notifier = notifier
         self._retry_after = retry_after
         self._task: asyncio.Task[None] | None = None
+        #: Signs this worker's own messages, which it has counted already.
+        self._me = secrets.token_hex(4)
 
     def start(self) -> None:
         """Follow the notifications, from a running event loop, until :meth:`close`."""
@@ -127,10 +135,13 @@ class NotifiedChanges:
             return None
         return (self._epoch << 48) + self._counts[slot(target)]
 
-    async def changed(self, target: str) -> None:
+    async def changed(self, target: str, seen: int | None = None) -> int | None:
+        before = self.seen(target)
         number = slot(target)
         self._counts[number] += 1
-        await self._notifier.publish(number)
+        after = self.seen(target)
+        await self._notifier.publish(f"{number} {self._me}")
+        return after if before is not None and before == seen else None
 
     async def close(self) -> None:
         if self._task is not None:
@@ -139,15 +150,17 @@ class NotifiedChanges:
                 await self._task
 
     async def _follow(self) -> None:
-        failures: tuple[type[BaseException], ...] = (OSError, *self._notifier.errors)
         while True:
             try:
-                async for number in self._notifier.listen(self._on_subscribed):
-                    if 0 <= number < SLOTS:
-                        self._counts[number] += 1
-            except failures as exc:
+                async for message in self._notifier.listen(self._on_subscribed):
+                    number, _, sender = message.partition(" ")
+                    if number.isdigit() and int(number) < SLOTS and sender != self._me:
+                        self._counts[int(number)] += 1
+            except Exception as exc:  # whatever ended it, follow again
                 log.debug("change notifications stopped: %s", exc)
-            self._subscribed = False
+            finally:
+                # Not following means not knowing: every hit asks the store meanwhile.
+                self._subscribed = False
             await asyncio.sleep(self._retry_after)
 
     def _on_subscribed(self) -> None:

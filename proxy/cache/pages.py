@@ -27,6 +27,7 @@ import asyncio
 import hashlib
 import json
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Final, NamedTuple
@@ -63,6 +64,21 @@ _OVERHEAD: Final = 2048
 #: Pages remembered by what they were made from take this share of --cache-bytes; entries
 #: the rest.
 MADE_SHARE: Final = 4
+
+
+#: Slots counting invalidations: URLs sharing one only cost each other a store skipped.
+INVALIDATION_SLOTS: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """The state of a URL before a fetch (see :meth:`PageCache.ticket`)."""
+
+    invalidations: int
+    #: The shared store's change count and generation of the URL; None without a store or
+    #: when it did not answer (the page is then kept by this worker only).
+    seen: int | None
+    generation: str | None
 
 
 def made_from(
@@ -220,6 +236,8 @@ class PageCache:
         self._made: LRUCache[Made, Page] | None = (
             LRUCache(made_bytes, getsizeof=_page_bytes) if made_bytes > 0 else None
         )
+        #: Invalidations by URL (in slots, by hash): see :meth:`ticket`.
+        self._invalidations = array("Q", bytes(8 * INVALIDATION_SLOTS))
 
     def key(self, target: str, request_headers: CIMultiDict[str]) -> Key | None:
         """The key for a request, or None when the last response said ``Vary: *``."""
@@ -255,6 +273,10 @@ class PageCache:
                 return key, entry  # nothing of this URL changed since it was confirmed
             marks = await shared.marks(target, key)
             if marks is None:
+                if seen is not None and entry.seen is not None:
+                    # The store is not answering, but its URL changed since: fetch it.
+                    self._forget(key)
+                    return key, None
                 return key, entry  # the store is not answering: serve what we hold
             if marks.vouch(entry.stamp, entry.generation):
                 entry.seen = seen
@@ -268,20 +290,34 @@ class PageCache:
                 return None, None
         return key, await self._load(target, key)
 
-    async def put(self, target: str, request_headers: CIMultiDict[str], entry: Entry) -> bool:
+    async def ticket(self, target: str) -> Ticket:
+        """Taken before ``target`` is asked of the upstream, and handed to :meth:`put`."""
+        invalidations = self._invalidations[hash(target) % len(self._invalidations)]
+        if self.shared is None:
+            return Ticket(invalidations, None, None)
+        # The change count first: a change after it makes the next hit confirm the copy.
+        seen = self.shared.seen(target)
+        return Ticket(invalidations, seen, await self.shared.generation(target))
+
+    async def put(
+        self, target: str, request_headers: CIMultiDict[str], entry: Entry, ticket: Ticket
+    ) -> bool:
         """Store ``entry`` under the key its own Vary gives, here and in the shared store;
-        False when it was refused."""
+        False when it was refused, or when its URL was invalidated while it was fetched
+        (what came back may predate the change)."""
         names = tuple(entry.headers.getall("Vary", ()))
         vary = vary_key(names, request_headers)
         if vary is None:
             return False
+        if self._invalidations[hash(target) % len(self._invalidations)] != ticket.invalidations:
+            return False
         key = (target, vary)
         shared = self.shared
         if shared is not None:
-            # Read before the store changes: the next hit confirms the copy once.
-            entry.seen = shared.seen(target)
-            generation = await shared.generation(target)
-            entry.stamp, entry.generation = token(), generation or ""
+            # The generation from before the fetch: if another worker invalidated the URL
+            # meanwhile, this copy is already out of date and is never vouched for.
+            entry.seen = ticket.seen
+            entry.stamp, entry.generation = token(), ticket.generation or ""
         self._learn_vary(target, names)
         stored = self._store is not None and self._store.put(
             key, entry, entry.freshness.keep_until()
@@ -290,7 +326,8 @@ class PageCache:
             ttl = entry.freshness.keep_until() - self.clock()
             if ttl > 0:
                 blob = encode(entry)
-                await shared.save(target, key, blob, entry.stamp, names, ttl)
+                seen = entry.seen
+                entry.seen = await shared.save(target, key, blob, entry.stamp, names, ttl, seen)
                 stored = True
         return stored
 
@@ -321,9 +358,9 @@ class PageCache:
             mine = await shared.claim(key, deadline)
         return None, mine or None
 
-    async def release(self, key: Key, mine: str) -> None:
+    async def release(self, key: Key, mine: str, *, stored: bool) -> None:
         if self.shared is not None:
-            await self.shared.release(key, mine)
+            await self.shared.release(key, mine, stored=stored)
 
     async def _load(self, target: str, key: Key) -> Entry | None:
         """The shared store's page for ``key``, kept here too, if it is still its latest."""
@@ -380,6 +417,7 @@ class PageCache:
 
     async def invalidate(self, target: str) -> None:
         """Drop every stored variant of ``target``, in every worker."""
+        self._invalidations[hash(target) % len(self._invalidations)] += 1
         if self._store is not None:
             self._store.invalidate_url(target)
         if self.shared is not None:

@@ -22,11 +22,17 @@ CHANNEL = "a11y-proxy:changes"
 #: is gone only makes them count as changed.
 GENERATION_TTL_MS = 7 * 86_400_000
 
-# Delete a claim only if it is still the one we took (it may have expired and been taken).
+# Give up a claim only if it is still the one we took (it may have expired and been taken):
+# delete it, or leave ARGV[2] in its place for ARGV[3] milliseconds.
 _RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then return redis.call('del', KEYS[1]) end
+redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
 """
+#: A change channel silent this long is asked for a PONG; silent twice as long, it is taken
+#: for lost (a store frozen or a connection dropped without a word) and subscribed again.
+KEEPALIVE = 1.0
 
 
 def _ms(seconds: float) -> int:
@@ -79,28 +85,39 @@ class RedisStore:
     async def invalidate(self, url: str, fresh: str) -> None:
         await self._redis.set(url, fresh, px=GENERATION_TTL_MS)
 
-    async def claim(self, name: str, token: str, ttl: float) -> bool:
-        return bool(await self._redis.set(name, token, nx=True, px=_ms(ttl)))
+    async def claim(self, name: str, token: str, ttl: float) -> str:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(name, token, nx=True, px=_ms(ttl))
+            pipe.get(name)
+            _, holder = await pipe.execute()
+        return _text(holder) or ""
 
-    async def release(self, name: str, token: str) -> None:
-        await self._release(keys=[name], args=[token])
+    async def release(self, name: str, token: str, leave: str, ttl: float) -> None:
+        await self._release(keys=[name], args=[token, leave, _ms(ttl)])
 
-    async def publish(self, number: int) -> None:
-        await self._redis.publish(CHANNEL, str(number))
+    async def publish(self, message: str) -> None:
+        await self._redis.publish(CHANNEL, message)
 
-    async def listen(self, subscribed: Callable[[], None]) -> AsyncIterator[int]:
+    async def listen(self, subscribed: Callable[[], None]) -> AsyncIterator[str]:
         async with self._redis.pubsub() as pubsub:
             await pubsub.subscribe(CHANNEL)
+            quiet = 0
             while True:
-                # No socket timeout here: a quiet channel is not a dead one.
-                message = await pubsub.get_message(timeout=None)
+                # A quiet channel is not a dead one, but one that does not answer a PING is.
+                message = await pubsub.get_message(timeout=KEEPALIVE)
                 if message is None:
+                    quiet += 1
+                    if quiet > 2:
+                        raise TimeoutError("the change channel stopped answering")
+                    if quiet == 1:
+                        await pubsub.ping()
                     continue
+                quiet = 0
                 if message["type"] == "subscribe":
                     subscribed()  # from now on no change is missed
-                elif message["type"] == "message":
-                    with contextlib.suppress(ValueError):
-                        yield int(message["data"])
+                elif message["type"] == "message" and isinstance(message["data"], bytes):
+                    with contextlib.suppress(UnicodeDecodeError):
+                        yield message["data"].decode()
 
     async def close(self) -> None:
         await self._redis.aclose()

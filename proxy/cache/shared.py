@@ -21,12 +21,14 @@ way are never served.
 
 Concurrent misses for one key across workers are coalesced through a *claim* with a time
 limit: one fetches, the others wait for its page and fetch for themselves if none comes, so
-a worker that died holding a claim blocks nobody for long.
+a worker that died holding a claim blocks nobody for long. A fetch whose page could not be
+stored (``no-store``, an error) leaves a short *no-wait* mark in place of its claim, so the workers
+waiting on it, and the next ones, fetch at once instead of in turn.
 
 When the store fails or is slow, :class:`SharedPages` says so once in the log, counts it,
 and answers as if it were empty for a moment: workers serve what they hold and ask the
-upstream for the rest; no reader sees an error. Invalidations made meanwhile are sent when
-it is back.
+upstream for the rest; no reader sees an error. Invalidations made meanwhile, and pages
+whose saving timed out (it may still land), get a new generation when it is back.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol, TypeVar
 
 from proxy.cache.changes import Changes
@@ -49,7 +51,14 @@ OPERATION_TIMEOUT: Final = 0.5
 #: After a failure the store is left alone this long before it is tried again.
 RETRY_AFTER: Final = 2.0
 #: How often a worker waiting for another's fetch looks for its page.
-POLL_INTERVAL: Final = 0.02
+POLL_INTERVAL: Final = 0.05
+#: How long a fetch that stored nothing lets others fetch without waiting on a claim.
+NO_WAIT_TTL: Final = 10.0
+#: What a claim holds instead of a token then.
+NO_WAIT: Final = "no-wait"
+#: URLs remembered for invalidation while the store is down; past it they are only logged
+#: (their pages expire with their own freshness).
+MAX_MISSED: Final = 10_000
 
 T = TypeVar("T")
 
@@ -83,12 +92,14 @@ class Backend(Protocol):
         """Replace the URL's generation with ``fresh``."""
         ...
 
-    async def claim(self, name: str, token: str, ttl: float) -> bool:
-        """Take the claim ``name`` unless someone holds it."""
+    async def claim(self, name: str, token: str, ttl: float) -> str:
+        """Take the claim ``name`` unless someone holds it; what it holds now (``token``
+        if it was taken)."""
         ...
 
-    async def release(self, name: str, token: str) -> None:
-        """Give up the claim, if it is still ours."""
+    async def release(self, name: str, token: str, leave: str, ttl: float) -> None:
+        """If the claim is still ours: delete it, or with ``leave`` put that in its place
+        for ``ttl`` seconds."""
         ...
 
     async def close(self) -> None: ...
@@ -114,6 +125,19 @@ class Marks:
         return self.stamp == stamp and self.generation == generation
 
 
+@dataclass(slots=True)
+class Health:
+    """How a store has been answering this worker, whatever version it is used under."""
+
+    down: bool = False
+    down_until: float = 0.0
+    #: URLs to give a new generation when the store is back.
+    missed: set[str] = field(default_factory=set)
+    #: Failures and timeouts, and pages loaded from the store, for the metrics.
+    errors: int = 0
+    loads: int = 0
+
+
 class SharedPages:
     """A :class:`Backend` under one version of the rewriting, guarded against its failures."""
 
@@ -124,6 +148,7 @@ class SharedPages:
         version: str,
         where: str,
         clock: Callable[[], float] = time.monotonic,
+        health: Health | None = None,
     ) -> None:
         self.backend = backend
         self.changes = changes
@@ -136,13 +161,22 @@ class SharedPages:
             TimeoutError,
             *backend.errors,
         )
-        self._down_until = 0.0
-        self._down = False
-        #: URLs invalidated while the store was down, sent to it when it is back.
-        self._missed: set[str] = set()
-        #: Failures and timeouts, and pages loaded from the store, for the metrics.
-        self.errors = 0
-        self.loads = 0
+        self._health = health if health is not None else Health()
+
+    def under(self, version: str) -> SharedPages:
+        """The same store under another version: a reload's new cache gets its own, and the
+        old one's fetches still in flight keep storing under the names they were made for."""
+        return SharedPages(
+            self.backend, self.changes, version, self.where, self._clock, self._health
+        )
+
+    @property
+    def errors(self) -> int:
+        return self._health.errors
+
+    @property
+    def loads(self) -> int:
+        return self._health.loads
 
     # -- names --------------------------------------------------------------------------
 
@@ -174,7 +208,7 @@ class SharedPages:
     async def load(self, key: Hashable) -> bytes | None:
         blob = await self._ask(self.backend.load(self._name("p", key)))
         if blob is not None:
-            self.loads += 1
+            self._health.loads += 1
         return blob
 
     async def generation(self, target: str) -> str | None:
@@ -189,7 +223,12 @@ class SharedPages:
         stamp: str,
         vary: tuple[str, ...],
         ttl: float,
-    ) -> None:
+        seen: int | None,
+    ) -> int | None:
+        """Store a page; the change count of ``target`` after it, if its count was still
+        ``seen`` before (the saving worker's copy need not be confirmed), else None."""
+        if self._is_down():
+            return None
         saved = await self._do(
             self.backend.save(
                 page=self._name("p", key),
@@ -200,11 +239,22 @@ class SharedPages:
             )
         )
         if saved:
-            await self._do(self.changes.changed(target))
+            return await self._ask(self.changes.changed(target, seen))
+        # It may still land after the timeout, with nobody told: a new generation when the
+        # store is back makes sure it is never served.
+        self._miss(target)
+        return None
 
     async def invalidate(self, target: str) -> None:
         if self._is_down() or not await self._invalidate(target):
-            self._missed.add(target)
+            self._miss(target)
+
+    def _miss(self, target: str) -> None:
+        missed = self._health.missed
+        if len(missed) < MAX_MISSED:
+            missed.add(target)
+        else:
+            log.warning("too many invalidations while the shared store was down: %s", target)
 
     async def _invalidate(self, target: str) -> bool:
         name = self._name("g", target)
@@ -214,15 +264,18 @@ class SharedPages:
 
     async def claim(self, key: Hashable, ttl: float) -> str | None:
         """A token if this worker now holds the claim to fetch ``key``; "" if another
-        does; None if the store is not answering."""
+        does (wait for its page); None if nobody need wait: the last fetch of it stored
+        nothing, or the store is not answering."""
         mine = token()
-        taken = await self._ask(self.backend.claim(self._name("c", key), mine, ttl))
-        if taken is None:
+        holder = await self._ask(self.backend.claim(self._name("c", key), mine, ttl))
+        if holder is None or holder == NO_WAIT:
             return None
-        return mine if taken else ""
+        return mine if holder == mine else ""
 
-    async def release(self, key: Hashable, mine: str) -> None:
-        await self._do(self.backend.release(self._name("c", key), mine))
+    async def release(self, key: Hashable, mine: str, *, stored: bool) -> None:
+        """Give up the claim; if nothing was stored, let the next ones fetch at once."""
+        leave = "" if stored else NO_WAIT
+        await self._do(self.backend.release(self._name("c", key), mine, leave, NO_WAIT_TTL))
 
     async def close(self) -> None:
         await self.changes.close()
@@ -234,14 +287,15 @@ class SharedPages:
     # -- failures -----------------------------------------------------------------------
 
     def _is_down(self) -> bool:
-        return self._down and self._clock() < self._down_until
+        health = self._health
+        return health.down and self._clock() < health.down_until
 
     async def _ask(self, work: Coroutine[object, None, T]) -> T | None:
         """The result of ``work``, or None when the store failed or was too slow."""
         done, result = await self._run(work)
         return result if done else None
 
-    async def _do(self, work: Coroutine[object, None, None]) -> bool:
+    async def _do(self, work: Coroutine[object, None, object]) -> bool:
         """Whether ``work`` (a write) was done."""
         done, _ = await self._run(work)
         return done
@@ -256,15 +310,16 @@ class SharedPages:
         except self._failures as exc:
             self._failed(exc)
             return False, None
-        if self._down:
+        if self._health.down:
             await self._back()
         return True, result
 
     def _failed(self, exc: BaseException) -> None:
-        self.errors += 1
-        self._down_until = self._clock() + RETRY_AFTER
-        if not self._down:
-            self._down = True
+        health = self._health
+        health.errors += 1
+        health.down_until = self._clock() + RETRY_AFTER
+        if not health.down:
+            health.down = True
             log.warning(
                 "shared cache store %s is not answering (%s); serving from this worker's "
                 "memory and the site until it is back",
@@ -273,9 +328,10 @@ class SharedPages:
             )
 
     async def _back(self) -> None:
-        self._down = False
+        health = self._health
+        health.down = False
         log.info("shared cache store %s is back", self.where)
-        missed, self._missed = self._missed, set()
+        missed, health.missed = health.missed, set()
         for target in missed:
             if not await self._invalidate(target):
-                self._missed.add(target)
+                self._miss(target)

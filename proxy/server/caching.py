@@ -65,7 +65,7 @@ def page_cache(
     if shared is not None and isinstance(shared.backend, HostStore):
         budget = int(budget * (1 - HOST_STORE_SHARE))
     if shared is not None:
-        shared.version = _version(settings, made_by)
+        shared = shared.under(_version(settings, made_by))
     return PageCache(budget // settings.workers, settings.cache_entry_bytes, clock, shared)
 
 

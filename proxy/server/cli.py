@@ -21,7 +21,7 @@ from typing import Final, NoReturn
 from aiohttp import web
 from yarl import URL
 
-from proxy.cache import cookies
+from proxy.cache import cookies, hoststore
 from proxy.rewriting.tuning import Tuning
 from proxy.server import logs, settings_file
 from proxy.server.config import MIB, Settings, SettingsError, parse_networks, parse_origin
@@ -438,6 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"{PROG}: error: {settings_file.blame(exc, argv, _converters())}", file=sys.stderr)
         return 2
+    if settings.cache_url is not None and settings.cache_url.startswith("file:"):
+        try:
+            hoststore.prepare(Path(URL(settings.cache_url).path))
+        except (OSError, hoststore.UnsafeDirectory) as exc:
+            print(f"{PROG}: error: --cache-url: {exc}", file=sys.stderr)
+            return 2
     logs.configure(level, settings.log_format)
     try:
         if workers > 1:

@@ -25,7 +25,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.cache.cookies import SessionCookies
 from proxy.cache.flight import SingleFlight
-from proxy.cache.pages import Entry, Key, Made, PageCache, Variant, made_from
+from proxy.cache.pages import Entry, Key, Made, PageCache, Ticket, Variant, made_from
 from proxy.cache.policy import (
     Freshness,
     VaryKey,
@@ -382,11 +382,14 @@ class Proxy:
         entry, mine = await self.cache.wait_or_claim(target, key, deadline)
         if entry is not None:
             return Fetched(entry=entry, asked=outgoing)
+        fetched: Fetched | None = None
         try:
-            return await self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
+            fetched = await self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
+            return fetched
         finally:
             if mine is not None:
-                await self.cache.release(key, mine)
+                stored = fetched is not None and fetched.entry is not None
+                await self.cache.release(key, mine, stored=stored)
 
     async def _deliver(
         self,
@@ -479,6 +482,7 @@ class Proxy:
         store: bool,
     ) -> Fetched:
         """Ask the upstream; rewrite an HTML answer; store it when HTTP allows."""
+        ticket = await self.cache.ticket(target) if store else None
         request_time = self.clock()
         response = await self.upstream.send(method, target, outgoing, body)
         if response.status == 206 and body is None and response.content_type in _REWRITTEN_TYPES:
@@ -493,11 +497,13 @@ class Proxy:
         if isinstance(entry, Relay):
             return Fetched(own=entry, asked=outgoing)
         response.release()
-        if store and await self._store(target, outgoing, entry):
+        if ticket is not None and await self._store(target, outgoing, entry, ticket):
             return Fetched(entry=entry, asked=outgoing)
         return Fetched(own=entry, asked=outgoing)
 
-    async def _store(self, target: str, outgoing: CIMultiDict[str], entry: Entry) -> bool:
+    async def _store(
+        self, target: str, outgoing: CIMultiDict[str], entry: Entry, ticket: Ticket
+    ) -> bool:
         why = not_stored_because(
             hdrs.METH_GET,
             entry.status,
@@ -508,7 +514,7 @@ class Proxy:
         if why is not None:
             self.not_stored[why] += 1
             return False
-        return await self.cache.put(target, outgoing, entry)
+        return await self.cache.put(target, outgoing, entry, ticket)
 
     def _personal(self, request: web.Request) -> bool:
         """Whether the browser sends credentials of its own, which may make the page its own:
@@ -612,6 +618,7 @@ class Proxy:
         """Ask the upstream whether a stored page is still good (RFC 9111 §4.3)."""
         conditional = headers.without_range(outgoing)  # it revalidates the whole page
         conditional.update(conditional_headers(entry.headers))
+        ticket = await self.cache.ticket(target)
         request_time = self.clock()
         try:
             response = await self.upstream.send(hdrs.METH_GET, target, conditional, None)
@@ -625,7 +632,7 @@ class Proxy:
             entry.headers = merge_304(entry.headers, response.headers)
             entry.freshness = Freshness.of(entry.headers, request_time, self.clock())
             self._refresh_variants(entry)
-            if not await self._store(target, outgoing, entry):
+            if not await self._store(target, outgoing, entry, ticket):
                 await self.cache.invalidate(target)
             return Fetched(entry=entry)
         if response.status >= 500 and entry.freshness.may_serve_stale_if_error(self.clock()):
@@ -640,7 +647,7 @@ class Proxy:
             await self.cache.invalidate(target)
             return Fetched(own=fresh)
         response.release()
-        if await self._store(target, outgoing, fresh):
+        if await self._store(target, outgoing, fresh, ticket):
             return Fetched(entry=fresh)
         await self.cache.invalidate(target)
         return Fetched(own=fresh)

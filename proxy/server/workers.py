@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Final
 
 from aiohttp import web
@@ -143,12 +144,32 @@ def run(
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 
 
+_STORE_PREFIX: Final = "a11y-proxy-cache-"
+
+
 def _store_directory() -> str:
     """A private directory for the workers' shared store: in memory where the system has
-    one, as the store is a cache and nothing in it needs to outlive the run."""
+    one, as the store is a cache and nothing in it needs to outlive the run.
+
+    Its name carries the supervisor's pid, so the directories of runs that were killed
+    before they could remove theirs (SIGKILL, a crash) are found and removed here."""
     memory = "/dev/shm"  # noqa: S108 - a private directory made by mkdtemp, mode 0700
-    place = memory if os.access(memory, os.W_OK) else None
-    return tempfile.mkdtemp(prefix="a11y-proxy-cache-", dir=place)
+    place = Path(memory if os.access(memory, os.W_OK) else tempfile.gettempdir())
+    for old in place.glob(f"{_STORE_PREFIX}*-*"):
+        pid = old.name.removeprefix(_STORE_PREFIX).partition("-")[0]
+        if pid.isdigit() and old.stat().st_uid == os.geteuid() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{_STORE_PREFIX}{os.getpid()}-", dir=place)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _start_demo(
