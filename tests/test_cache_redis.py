@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,8 @@ import redis.asyncio as redis
 from aiohttp import web
 from yarl import URL
 
+from proxy.cache.changes import NotifiedChanges
+from proxy.cache.redisstore import KEEPALIVE, RedisStore
 from tests.conftest import ProxyFactory, Upstream, free_port, html_page
 from tests.deploy import clean_environment
 from tests.test_cache_e2e import Resource
@@ -232,6 +234,35 @@ async def test_a_store_that_dies_or_freezes_costs_readers_nothing_and_is_used_ag
         assert asyncio.get_running_loop().time() - started < 5
     finally:
         store.pause(False)
+
+
+async def test_a_change_channel_lost_without_a_word_is_noticed(store: RedisServer) -> None:
+    """A frozen store drops no connection: only an unanswered PING tells that nothing more
+    will come. Until then copies are served as confirmed; after it, every hit asks."""
+    notifier = RedisStore(store.url, 0.5)
+    changes = NotifiedChanges(notifier, retry_after=0.2)
+
+    async def until(done: Callable[[], bool], seconds: float) -> None:
+        for _ in range(int(seconds / 0.05)):
+            if done():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("not within the time")
+
+    changes.start()
+    try:
+        await until(lambda: changes.seen("/a") is not None, 5)
+        before = changes.seen("/a")
+        store.pause(True)
+        try:
+            await until(lambda: changes.seen("/a") is None, KEEPALIVE * 3 + 2)
+        finally:
+            store.pause(False)
+        await until(lambda: changes.seen("/a") is not None, 5)
+        assert changes.seen("/a") != before  # every copy is confirmed once after the gap
+    finally:
+        await changes.close()
+        await notifier.close()
 
 
 async def test_a_full_store_evicts_old_pages_and_serves_the_right_ones(

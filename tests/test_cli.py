@@ -60,6 +60,17 @@ def test_unknown_options_are_one_line_too(capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_a_store_directory_others_could_write_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    shared = tmp_path / "cache"
+    shared.mkdir()
+    shared.chmod(0o775)
+    assert main(["--cache-url", f"file://{shared}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--cache-url" in err and "chmod 700" in err
+
+
 def test_environment_variables_set_options_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("A11Y_PROXY_UPSTREAM", "https://moz.example.gov.ua/")
     monkeypatch.setenv("A11Y_PROXY_PORT", "9000")

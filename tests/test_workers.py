@@ -11,7 +11,9 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -66,6 +68,28 @@ async def get_each_on_a_new_connection(url: str, times: int) -> list[str]:
                 assert response.status == 200
                 bodies.append(await response.text())
         return bodies
+
+
+def left_behind() -> tuple[Path, Path]:
+    """What runs killed with SIGKILL left in /dev/shm: the store of a supervisor that is gone,
+    which the next start removes, and one of a live process (this test's), which it leaves."""
+    memory = "/dev/shm"  # noqa: S108 - the place the supervisor uses
+    dead = Path(tempfile.mkdtemp(prefix=f"a11y-proxy-cache-{_dead_pid()}-", dir=memory))
+    live = Path(tempfile.mkdtemp(prefix=f"a11y-proxy-cache-{os.getpid()}-", dir=memory))
+    return dead, live
+
+
+def swept(dead: Path, live: Path) -> bool:
+    kept = live.exists()
+    live.rmdir()
+    return kept and not dead.exists()
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended."""
+    child = subprocess.Popen(["true"])  # noqa: S607 - any short-lived process
+    child.wait()
+    return child.pid
 
 
 def stores_in_memory() -> set[Path]:
@@ -135,8 +159,10 @@ async def test_two_workers_serve_one_port_and_fetch_each_page_once(upstream: Ups
         )
     origin = await upstream.start()
     args = ("--workers", "2", "--upstream", str(origin), "--rewrite-processes", "0")
+    dead, live = left_behind()
     before = stores_in_memory()
     async with running_proxy(*args) as (process, port):
+        assert swept(dead, live)
         for path in paths:
             bodies = await get_each_on_a_new_connection(f"http://127.0.0.1:{port}{path}", 10)
             for body in bodies:
