@@ -27,9 +27,10 @@ import diskcache
 from diskcache.core import MODE_PICKLE
 
 #: The marks (stamps, generations, vary names, claims) are small; they get this share of the
-#: budget, at least a few megabytes.
+#: budget, at least a megabyte. diskcache bounds what it stores, not SQLite's own pages: those
+#: come on top (a few percent).
 MARKS_SHARE: Final = 64
-MIN_MARKS_BYTES: Final = 8 << 20
+MIN_MARKS_BYTES: Final = 1 << 20
 #: SQLite's busy timeout: past it an operation fails (and the worker carries on without the
 #: store for a moment) rather than wait for another process's lock. diskcache's own is 60 s.
 LOCK_TIMEOUT: Final = 0.1
@@ -81,7 +82,7 @@ class HostStore:
             str(directory / "pages"),
             timeout=LOCK_TIMEOUT,
             disk=PlainDisk,
-            size_limit=max(MIN_MARKS_BYTES, max_bytes - marks_bytes),
+            size_limit=max(0, max_bytes - marks_bytes),
             eviction_policy="least-recently-used",
         )
         # Read on every hit, so never written on a read: evicted oldest-stored first.

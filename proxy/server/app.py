@@ -15,7 +15,9 @@ from proxy.server import caching, health, lifecycle, operators, requestid, siter
 from proxy.server.config import Settings
 from proxy.server.errors import ProxyError
 from proxy.server.handlers import Proxy
-from proxy.server.metrics import MeasuredPool, MeasuredUpstream, Metrics
+from proxy.server.metrics import Metrics
+from proxy.server.pool import RewritePool
+from proxy.server.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     """The proxy as an aiohttp application; ``clock`` lets tests move time instead of sleeping."""
     stylesheets = Stylesheets.load(extra=settings.tuning.css_for)
     metrics = Metrics()
-    upstream = MeasuredUpstream(settings, metrics)
+    upstream = Upstream(settings, metrics)
     rules = siterules.rules(settings)
     shared = caching.open_store(settings)
     cache = caching.page_cache(
@@ -40,13 +42,13 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     requestid.install(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        pool = MeasuredPool(rules, settings.rewrite_processes, settings.rewrite_queue, metrics)
+        pool = RewritePool(rules, settings.rewrite_processes, settings.rewrite_queue, metrics)
         await upstream.open()
-        proxy = Proxy(settings, upstream, cache, pool, stylesheets, clock)
+        proxy = Proxy(settings, upstream, cache, pool, stylesheets, metrics, clock)
         if shared is not None:
             shared.start()
         app[PROXY] = proxy
-        metrics.cache.watch(proxy)
+        metrics.cache.watch(lambda: proxy.cache)
         try:
             yield
         finally:
@@ -63,8 +65,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     app.cleanup_ctx.append(lifetime)
     app.cleanup_ctx.append(lifecycle.reload_on_hangup(PROXY, metrics))
     # Operations, ahead of the catch-all: scraped and probed, never forwarded. The metrics
-    # are for operators; health checks for any load balancer.
+    # and statistics are for operators; health checks for any load balancer.
     app.router.add_get(f"{settings.prefix}metrics", operators.only(settings, metrics.endpoint))
+    app.router.add_get(f"{settings.prefix}stats", operators.only(settings, metrics.stats))
     app.router.add_get(f"{settings.prefix}health/live", health.live)
     app.router.add_get(f"{settings.prefix}health/ready", health.Readiness(upstream).endpoint)
     # [\s\S], not ".": routing sees the decoded path, and a %0A in it must still reach the site.

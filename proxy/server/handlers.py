@@ -13,9 +13,8 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
 
@@ -41,7 +40,7 @@ from proxy.rewriting import codings, errorpage, placement, sharepage, toolbar, v
 from proxy.rewriting.assets import Stylesheets
 from proxy.rewriting.modes import COOKIE_NAME, DEFAULT, Mode
 from proxy.rewriting.rewrite import Page
-from proxy.server import headers, operators, siterules
+from proxy.server import headers, siterules
 from proxy.server.config import Settings
 from proxy.server.errors import (
     ClientError,
@@ -50,6 +49,7 @@ from proxy.server.errors import (
     UpstreamBroken,
     UpstreamError,
 )
+from proxy.server.observe import Observer
 from proxy.server.pool import QueueFull, RewriteFailed, RewritePool
 from proxy.server.upstream import Cut, RequestBody, Upstream, read_limited
 
@@ -170,9 +170,11 @@ class Proxy:
         cache: PageCache,
         pool: RewritePool,
         stylesheets: Stylesheets,
+        observer: Observer,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.observer = observer
         self.upstream = upstream
         self.cache = cache
         self.pool = pool
@@ -187,16 +189,6 @@ class Proxy:
         #: bytes under different URLs wait for one.
         self.making: SingleFlight[Made, Page | None] = SingleFlight()
         self._revalidating: set[asyncio.Task[None]] = set()
-        #: Stored pages confirmed by a 304, for the statistics.
-        self.revalidations = 0
-        #: Pages and stylesheets not rewritten again: the same bytes came for another URL.
-        self.reused_rewrites = 0
-        #: Requests answered only with pages the site made public, by what made them
-        #: personal ("authorization", "cookie"), for the metrics.
-        self.personal: Counter[str] = Counter()
-        #: Rewritten pages not stored, by the rule that kept them out (see
-        #: :func:`not_stored_because`).
-        self.not_stored: Counter[str] = Counter()
 
     # -- routing -------------------------------------------------------------------------
 
@@ -225,27 +217,7 @@ class Proxy:
             return self._css(self.stylesheets.page, immutable=True)
         if rest.partition("?")[0] == "share.js":
             return self._file(self.stylesheets.share_script, "application/javascript")
-        if rest == "stats":
-            operators.check(request, self.settings)
-            return self._stats()
         raise ClientError(404, "no such proxy resource")
-
-    def _stats(self) -> web.Response:
-        """Cache statistics for operators, as JSON."""
-        stats = self.cache.stats()
-        body = {
-            "revalidations": self.revalidations,
-            "rewrites_reused": self.reused_rewrites,
-            "personal_requests": dict(self.personal),
-            "pages_not_stored": dict(self.not_stored),
-            **(
-                {"store_loads": self.cache.shared.loads, "store_errors": self.cache.shared.errors}
-                if self.cache.shared is not None
-                else {}
-            ),
-            **(asdict(stats) if stats else {}),
-        }
-        return web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})
 
     def _stylesheet(self, name: str, *, remember: bool) -> web.Response:
         mode = Mode.from_token(name.removesuffix(".css"))
@@ -512,7 +484,7 @@ class Proxy:
             session_cookies=bool(self.sessions.names(outgoing.getall(hdrs.COOKIE, ()))),
         )
         if why is not None:
-            self.not_stored[why] += 1
+            self.observer.not_stored(why)
             return False
         return await self.cache.put(target, outgoing, entry, ticket)
 
@@ -521,12 +493,12 @@ class Proxy:
         ``Authorization``, or a cookie that may hold a session (more than the upstream sees,
         if anything: a False here is also False for the request as sent upstream)."""
         if hdrs.AUTHORIZATION in request.headers:
-            self.personal["authorization"] += 1
+            self.observer.personal("authorization")
             return True
         names = self.sessions.names(request.headers.getall(hdrs.COOKIE, ()))
         if not names:
             return False
-        self.personal["cookie"] += 1
+        self.observer.personal("cookie")
         # Names only: a value may be a session, and logs are read by more people than readers.
         log.debug("%s is personal: cookies %s", request.raw_path, ", ".join(names))
         return True
@@ -585,7 +557,7 @@ class Proxy:
         )
         page = self.cache.made(made)
         if page is not None:
-            self.reused_rewrites += 1
+            self.observer.reused()
             return page
         return await self.making.run(made, lambda: self._make(made, raw))
 
@@ -628,7 +600,7 @@ class Proxy:
             raise
         if response.status == 304:
             response.release()
-            self.revalidations += 1
+            self.observer.revalidated()
             entry.headers = merge_304(entry.headers, response.headers)
             entry.freshness = Freshness.of(entry.headers, request_time, self.clock())
             self._refresh_variants(entry)

@@ -1,25 +1,25 @@
 """Prometheus metrics of one proxy process, served at ``<prefix>metrics`` (prometheus-client).
 
-Each figure is taken where it happens, once: requests by status and mode in a middleware, the
-upstream's answer time and the rewrite time in thin subclasses of :class:`Upstream` and
-:class:`RewritePool`, and the cache straight from the store's own counters by a collector at
-scrape time. The registry belongs to the application, not to the module, so two proxies in one
-process (tests) count apart. With ``--workers N`` every worker counts for itself; a scrape
-reaches one of them, so label them by instance behind a load balancer or run one worker.
+Each figure is taken where it happens, once: requests by status and mode in a middleware; the
+upstream's answer time, the rewrite time and the cache's decisions through the
+:class:`~proxy.server.observe.Observer` that :class:`Metrics` is to the pipeline; the cache
+straight from the store's own counters by a collector at scrape time. The registry belongs to
+the application, not to the module, so two proxies in one process (tests) count apart. With
+``--workers N`` every worker counts for itself; a scrape reaches one of them, so label them by
+instance behind a load balancer or run one worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import itertools
 import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import fields
-from typing import TYPE_CHECKING, Final
+from dataclasses import asdict, fields
+from typing import Final
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
@@ -35,21 +35,11 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
+from proxy.cache.pages import PageCache
 from proxy.cache.store import StoreStats
 from proxy.rewriting.modes import DEFAULT, Mode
-from proxy.rewriting.rewrite import Page
 from proxy.server import headers
-from proxy.server.errors import UpstreamError
-from proxy.server.pool import QueueFull, RewritePool
-from proxy.server.upstream import RequestBody, Upstream
-
-if TYPE_CHECKING:
-    import aiohttp
-    from multidict import CIMultiDict
-
-    from proxy.rewriting.rewrite import Rules
-    from proxy.server.config import Settings
-    from proxy.server.handlers import Proxy
+from proxy.server.observe import Tally
 
 _NAMESPACE: Final = "a11y_proxy"
 #: Requests for the proxy's own resources (stylesheets, health, metrics) have no reading mode.
@@ -118,9 +108,39 @@ class Metrics:
             namespace=_NAMESPACE,
             registry=registry,
         )
-        self.cache = CacheCollector()
+        #: The counts the statistics page shows too.
+        self.tally = Tally()
+        self.cache = CacheCollector(self.tally)
         registry.register(self.cache)
         self._exposition = make_aiohttp_handler(registry)
+
+    # -- the Observer the pipeline reports to ----------------------------------------------
+
+    def upstream_answered(self, seconds: float) -> None:
+        self.upstream_seconds.observe(seconds)
+
+    def upstream_failed(self, kind: str) -> None:
+        self.upstream_errors.labels(kind).inc()
+
+    def rewritten(self, kind: str, seconds: float) -> None:
+        self.rewrite_seconds.labels(kind).observe(seconds)
+
+    def turned_away(self, kind: str) -> None:
+        self.rewrite_overflow.labels(kind).inc()
+
+    def revalidated(self) -> None:
+        self.tally.revalidated()
+
+    def reused(self) -> None:
+        self.tally.reused()
+
+    def personal(self, reason: str) -> None:
+        self.tally.personal(reason)
+
+    def not_stored(self, reason: str) -> None:
+        self.tally.not_stored(reason)
+
+    # -- endpoints ---------------------------------------------------------------------------
 
     def middleware(self, prefix: str) -> Middleware:
         """Counts every request by status and mode, and times it."""
@@ -153,6 +173,24 @@ class Metrics:
         response = await self._exposition(request)
         response.headers[hdrs.CACHE_CONTROL] = "no-store"
         return response
+
+    async def stats(self, request: web.Request) -> web.StreamResponse:
+        """The cache's statistics as JSON, for an operator reading them by hand."""
+        tally = self.tally
+        body: dict[str, object] = {
+            "revalidations": tally.revalidations,
+            "rewrites_reused": tally.rewrites_reused,
+            "personal_requests": dict(tally.personal_requests),
+            "pages_not_stored": dict(tally.pages_not_stored),
+        }
+        cache = self.cache.current()
+        if cache is not None:
+            if cache.shared is not None:
+                body.update(store_loads=cache.shared.loads, store_errors=cache.shared.errors)
+            stats = cache.stats()
+            if stats is not None:
+                body.update(asdict(stats))
+        return web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})
 
 
 def mode_of(request: web.Request, prefix: str) -> str:
@@ -230,12 +268,17 @@ class CacheCollector(Collector):
     so the counters never go backwards.
     """
 
-    def __init__(self) -> None:
-        self._proxy: Proxy | None = None
+    def __init__(self, tally: Tally) -> None:
+        self._tally = tally
+        self._current: Callable[[], PageCache] | None = None
         self._retired = dict.fromkeys(_CACHE_COUNTERS, 0)
 
-    def watch(self, proxy: Proxy) -> None:
-        self._proxy = proxy
+    def watch(self, current: Callable[[], PageCache]) -> None:
+        """Read the cache ``current`` returns: the one requests use now."""
+        self._current = current
+
+    def current(self) -> PageCache | None:
+        return self._current() if self._current is not None else None
 
     def retire(self, stats: StoreStats | None) -> None:
         if stats is not None:
@@ -243,10 +286,11 @@ class CacheCollector(Collector):
                 self._retired[name] += getattr(stats, name)
 
     def collect(self) -> Iterator[Metric]:
-        proxy = self._proxy
-        if proxy is None:
+        cache = self.current()
+        if cache is None:
             return
-        stats = proxy.cache.stats()
+        tally = self._tally
+        stats = cache.stats()
         now = {f.name: getattr(stats, f.name) if stats else 0 for f in fields(StoreStats)}
         for name, text in _CACHE_COUNTERS.items():
             yield CounterMetricFamily(
@@ -255,12 +299,12 @@ class CacheCollector(Collector):
         yield CounterMetricFamily(
             f"{_NAMESPACE}_cache_revalidations",
             "Stored pages the upstream confirmed with 304 Not Modified",
-            value=proxy.revalidations,
+            value=tally.revalidations,
         )
         yield CounterMetricFamily(
             f"{_NAMESPACE}_cache_rewrites_reused",
             "Pages and stylesheets not rewritten again: the same bytes came for another URL",
-            value=proxy.reused_rewrites,
+            value=tally.rewrites_reused,
         )
         personal = CounterMetricFamily(
             f"{_NAMESPACE}_cache_personal_requests",
@@ -268,7 +312,7 @@ class CacheCollector(Collector):
             "the site made public, by what they carried (authorization, cookie)",
             labels=["reason"],
         )
-        for reason, value in proxy.personal.items():
+        for reason, value in tally.personal_requests.items():
             personal.add_metric([reason], value)
         yield personal
         not_stored = CounterMetricFamily(
@@ -276,10 +320,10 @@ class CacheCollector(Collector):
             "Rewritten pages the HTTP rules kept out of the cache, by rule",
             labels=["reason"],
         )
-        for reason, value in proxy.not_stored.items():
+        for reason, value in tally.pages_not_stored.items():
             not_stored.add_metric([reason], value)
         yield not_stored
-        shared = proxy.cache.shared
+        shared = cache.shared
         if shared is not None:
             yield CounterMetricFamily(
                 f"{_NAMESPACE}_cache_store_errors",
@@ -299,75 +343,3 @@ class CacheCollector(Collector):
         yield GaugeMetricFamily(
             f"{_NAMESPACE}_cache_entries", "Pages stored now", value=now["entries"]
         )
-
-
-class MeasuredUpstream(Upstream):
-    """The upstream, timed: how long until its response headers, and how often it failed."""
-
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
-        super().__init__(settings)
-        self._metrics = metrics
-
-    async def send(
-        self,
-        method: str,
-        target: str,
-        headers: CIMultiDict[str],
-        body: RequestBody | None = None,
-    ) -> aiohttp.ClientResponse:
-        started = time.perf_counter()
-        try:
-            response = await super().send(method, target, headers, body)
-        except UpstreamError as exc:
-            self._metrics.upstream_errors.labels(_kind(exc)).inc()
-            raise
-        self._metrics.upstream_seconds.observe(time.perf_counter() - started)
-        return response
-
-
-class MeasuredPool(RewritePool):
-    """The rewrite pool, timed per page and per stylesheet; pages it turned away, counted."""
-
-    def __init__(self, rules: Rules, processes: int, queue: int, metrics: Metrics) -> None:
-        super().__init__(rules, processes, queue)
-        self._seconds: Callable[[str], Histogram] = metrics.rewrite_seconds.labels
-        self._overflow: Callable[[str], Counter] = metrics.rewrite_overflow.labels
-
-    async def rewrite(
-        self,
-        body: bytes,
-        header_charset: str | None,
-        path: str = "/",
-        coding: str | None = None,
-        max_bytes: int | None = None,
-    ) -> Page | None:
-        with self._measured("html"):
-            return await super().rewrite(body, header_charset, path, coding, max_bytes)
-
-    async def restyle(
-        self,
-        body: bytes,
-        header_charset: str | None,
-        coding: str | None = None,
-        max_bytes: int | None = None,
-    ) -> bytes:
-        with self._measured("css"):
-            return await super().restyle(body, header_charset, coding, max_bytes)
-
-    @contextlib.contextmanager
-    def _measured(self, kind: str) -> Iterator[None]:
-        """Time a rewrite, however it ends; one turned away is counted, not timed."""
-        started = time.perf_counter()
-        try:
-            yield
-        except QueueFull:
-            self._overflow(kind).inc()
-            raise
-        except BaseException:
-            self._seconds(kind).observe(time.perf_counter() - started)
-            raise
-        self._seconds(kind).observe(time.perf_counter() - started)
-
-
-def _kind(exc: UpstreamError) -> str:
-    return type(exc).__name__.removeprefix("Upstream").lower()

@@ -25,12 +25,13 @@ body that inflates to gigabytes (a bomb) costs about the limit and no more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Final, TypeVar
@@ -38,6 +39,7 @@ from typing import Final, TypeVar
 from proxy.rewriting import codings
 from proxy.rewriting.restyle import restyle
 from proxy.rewriting.rewrite import Page, Rules, rewrite
+from proxy.server.observe import Observer, Tally
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,8 +75,11 @@ class QueueFull(Exception):
 
 
 class RewritePool:
-    def __init__(self, rules: Rules, processes: int, queue: int = 8) -> None:
+    def __init__(
+        self, rules: Rules, processes: int, queue: int = 8, observer: Observer | None = None
+    ) -> None:
         self._rules = rules
+        self._observer: Observer = observer if observer is not None else Tally()
         self._processes = processes
         #: Rewrites at once: one per worker (a thread is one), and ``queue`` more waiting.
         self._limit = max(1, processes) + queue
@@ -143,9 +148,10 @@ class RewritePool:
         """The page at ``path`` rewritten; ``body`` is in ``coding`` (a Content-Encoding
         value) and may decode to ``max_bytes`` at most, else
         :class:`~proxy.rewriting.codings.TooLarge`."""
-        return await self._run(
-            _decoded, rewrite, body, coding, max_bytes, header_charset, self._rules, path
-        )
+        with self._timed("html"):
+            return await self._run(
+                _decoded, rewrite, body, coding, max_bytes, header_charset, self._rules, path
+            )
 
     async def restyle(
         self,
@@ -155,7 +161,22 @@ class RewritePool:
         max_bytes: int | None = None,
     ) -> bytes:
         """The stylesheet restyled; ``coding`` and ``max_bytes`` as for :meth:`rewrite`."""
-        return await self._run(_decoded, restyle, body, coding, max_bytes, header_charset)
+        with self._timed("css"):
+            return await self._run(_decoded, restyle, body, coding, max_bytes, header_charset)
+
+    @contextlib.contextmanager
+    def _timed(self, kind: str) -> Iterator[None]:
+        """Time a rewrite, however it ends; one turned away is counted, not timed."""
+        started = time.perf_counter()
+        try:
+            yield
+        except QueueFull:
+            self._observer.turned_away(kind)
+            raise
+        except BaseException:
+            self._observer.rewritten(kind, time.perf_counter() - started)
+            raise
+        self._observer.rewritten(kind, time.perf_counter() - started)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

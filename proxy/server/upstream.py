@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Final
@@ -25,9 +26,11 @@ from proxy.server.errors import (
     ClientError,
     ProxyError,
     UpstreamBroken,
+    UpstreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from proxy.server.observe import Observer, Tally
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +100,9 @@ class Upstream:
       and never needs to be sent again (RFC 9110 §9.2.2: a proxy must not retry those).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, observer: Observer | None = None) -> None:
         self.origin = settings.upstream
+        self._observer: Observer = observer if observer is not None else Tally()
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
         )
@@ -147,6 +151,22 @@ class Upstream:
         Redirects are the browser's to follow. Connection failures and timeouts become the
         proxy's own errors.
         """
+        started = time.perf_counter()
+        try:
+            response = await self._send(method, target, headers, body)
+        except UpstreamError as exc:
+            self._observer.upstream_failed(type(exc).__name__.removeprefix("Upstream").lower())
+            raise
+        self._observer.upstream_answered(time.perf_counter() - started)
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        target: str,
+        headers: CIMultiDict[str],
+        body: RequestBody | None,
+    ) -> aiohttp.ClientResponse:
         assert self._pooled is not None, "Upstream.open() was not awaited"
         assert self._fresh is not None, "Upstream.open() was not awaited"
         url = upstream_url(self.origin, target)
