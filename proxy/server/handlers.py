@@ -1,21 +1,20 @@
-"""The per-request pipeline: route, mode, cache, upstream, rewrite, respond.
+"""The request pipeline: route → mode → cache → upstream → rewrite → store → respond.
 
-One request, in order: the raw target decides whether it is the proxy's own (under the reserved
-prefix: stylesheets, mode links) or the site's; the mode comes from the mode link or the cookie;
-a stored page answers at once; otherwise the upstream is asked (concurrent misses share one
-fetch), HTML is decoded and rewritten off the event loop, stored by HTTP rules and sent in the
-browser's coding. Everything else streams through as the upstream sent it.
+:meth:`Proxy.handle` reads as that pipeline, in order: the raw target decides whether it is
+the proxy's own (:mod:`proxy.server.own`) or a page of the site; the mode comes from the mode
+link or the cookie; a stored page answers at once; otherwise the upstream is asked (concurrent
+misses share one fetch, across workers too), HTML is decoded and rewritten off the event loop,
+stored by HTTP rules, and answered by :mod:`proxy.server.respond` in the reader's mode and
+the browser's coding. Everything else streams through as the upstream sent it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Final
 
 import aiohttp
@@ -24,88 +23,44 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.cache.cookies import SessionCookies
 from proxy.cache.flight import SingleFlight
-from proxy.cache.pages import Entry, Key, Made, PageCache, Ticket, Variant, made_from
+from proxy.cache.pages import Entry, Key, Made, PageCache, Ticket, made_from
 from proxy.cache.policy import (
     Freshness,
     VaryKey,
     conditional_headers,
-    if_none_match_matches,
     invalidated_urls,
     invalidates,
     merge_304,
     not_stored_because,
     vary_key,
 )
-from proxy.rewriting import codings, errorpage, placement, sharepage, toolbar, viewport
+from proxy.rewriting import codings
 from proxy.rewriting.assets import Stylesheets
-from proxy.rewriting.modes import COOKIE_NAME, DEFAULT, Mode
+from proxy.rewriting.modes import DEFAULT, Mode
 from proxy.rewriting.rewrite import Page
 from proxy.server import headers, siterules
 from proxy.server.config import Settings
 from proxy.server.errors import (
-    ClientError,
     MethodRefused,
     Unsupported,
     UpstreamBroken,
     UpstreamError,
 )
 from proxy.server.observe import Observer
+from proxy.server.own import OwnResources
 from proxy.server.pool import QueueFull, RewriteFailed, RewritePool
+from proxy.server.respond import Relay, Responder, View
 from proxy.server.upstream import Cut, RequestBody, Upstream, read_limited
 
 log = logging.getLogger(__name__)
 
-#: Upstream response fields that rewriting makes false: they describe the site's bytes, not
-#: the page the reader gets, so a rewritten page never carries them (the proxy writes its own
-#: where one is needed). Every other end-to-end field stays as the site sent it: Cache-Control,
-#: Expires, Content-Language, Content-Disposition, Content-Location, Link, the site's own.
-#: A relayed response keeps them all: its bytes are the site's.
-MADE_FALSE_BY_REWRITING: Final = frozenset(
-    {
-        "content-length",  # the site's length; the proxy frames its own
-        "content-encoding",  # the site's coding; the page goes in the browser's
-        "content-type",  # the page goes as UTF-8, and says so
-        "content-md5",  # digests of the site's bytes
-        "digest",
-        "content-digest",
-        "repr-digest",
-        "etag",  # the proxy's own validator, per mode, stands in
-        "last-modified",  # a new tuning changes the page while the site's date stays
-        "accept-ranges",  # a page is never served in part: Range gets it whole
-        "content-range",  # a part of the site's bytes: a 206 is relayed, never rewritten
-        "vary",  # the site's, and Accept-Encoding and Cookie besides
-    }
-)
-_CHUNK: Final = 64 * 1024
 # HTML gets the toolbar and mode stylesheet; the site's CSS gets font sizes that follow the mode.
 _REWRITTEN_TYPES: Final = {"text/html": "html", "text/css": "css"}
-_ONE_YEAR: Final = 365 * 24 * 3600
 # TRACE and TRACK send the request back as the body, cookies and credentials included: a page
 # of the site could read what the browser keeps from scripts (cross-site tracing).
 _REFUSED_METHODS: Final = frozenset({"TRACE", "TRACK"})
 #: What a 405 says the proxy passes on (the site itself may allow fewer).
 ALLOW: Final = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-
-
-@lru_cache(maxsize=256)
-def _negotiate(accept_encoding: str) -> str | None:
-    # Browsers send a handful of distinct values; parsing each once keeps hits cheap.
-    return codings.negotiate(accept_encoding)
-
-
-@dataclass(slots=True)
-class Relay:
-    """An upstream response to pass on as it is, after ``head``, the part already read.
-
-    ``transient``: relayed unrewritten only because of the moment (the rewrite queue was
-    full, the page came slowly), so no browser or cache in between may keep it in place of
-    the rewritten page.
-    """
-
-    response: aiohttp.ClientResponse
-    head: bytes = b""
-    complete: bool = False
-    transient: bool = False
 
 
 @dataclass(slots=True)
@@ -137,7 +92,7 @@ class Fetched:
 
     def vary(self, outgoing: CIMultiDict[str]) -> VaryKey | None:
         """The values ``outgoing`` has for the fields the answer varies on; None for ``*``."""
-        vary = vary_key(self._response_headers().getall(hdrs.VARY, ()), outgoing)
+        vary = vary_key(self.response_headers().getall(hdrs.VARY, ()), outgoing)
         if vary is not None and isinstance(self.own, Relay):
             # A relayed body keeps the upstream's coding, chosen from what was offered.
             vary += (("accept-encoding", outgoing.get(hdrs.ACCEPT_ENCODING, "")),)
@@ -153,11 +108,17 @@ class Fetched:
         mine = self.vary(outgoing)
         return mine is not None and mine == self.vary(self.asked)
 
-    def _response_headers(self) -> CIMultiDict[str] | CIMultiDictProxy[str]:
+    def response_headers(self) -> CIMultiDict[str] | CIMultiDictProxy[str]:
         answer = self.entry or self.own
         if isinstance(answer, Relay):
             return answer.response.headers
         return answer.headers if answer is not None else CIMultiDict()
+
+    def status(self) -> int:
+        answer = self.entry or self.own
+        if isinstance(answer, Relay):
+            return answer.response.status
+        return answer.status if answer is not None else 0
 
 
 class Proxy:
@@ -173,15 +134,13 @@ class Proxy:
         observer: Observer,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
         self.observer = observer
         self.upstream = upstream
-        self.cache = cache
         self.pool = pool
-        self.stylesheets = stylesheets
         self.clock = clock
         self.links = siterules.links(settings)
         self.sessions = SessionCookies(settings.session_cookies, settings.ignore_cookies)
+        self.retune(settings, stylesheets, cache)
         # A browser that leaves while its fetch runs leaves the fetch running for others; an
         # open response that no one stayed for is closed, not left to hold the connection.
         self.flight: SingleFlight[tuple[object, ...], Fetched] = SingleFlight(Fetched.discard)
@@ -190,134 +149,79 @@ class Proxy:
         self.making: SingleFlight[Made, Page | None] = SingleFlight()
         self._revalidating: set[asyncio.Task[None]] = set()
 
-    # -- routing -------------------------------------------------------------------------
+    def retune(self, settings: Settings, stylesheets: Stylesheets, cache: PageCache) -> None:
+        """Answer with these from the next request on (a reload of the site tuning)."""
+        self.settings = settings
+        self.stylesheets = stylesheets
+        self.cache = cache
+        self.own = OwnResources(settings, self.links, stylesheets)
+        self.respond = Responder(settings, self.links, stylesheets)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The pipeline: route → mode → cache → upstream → rewrite → store → respond."""
         if request.method in _REFUSED_METHODS:
             raise MethodRefused(request.method, ALLOW)
+
+        # Route: the proxy's own resources, or a page of the site (a mode link is one).
+        prefix = self.settings.prefix
         target = request.raw_path
-        prefix = self.settings.prefix
+        token: str | None = None
         if target.startswith(prefix):
-            return await self._own(request, target[len(prefix) :])
-        cookie = headers.mode_cookie(request.headers.getall(hdrs.COOKIE, ()))
-        return await self._site(request, target, Mode.parse(cookie), via_link=False)
-
-    async def _own(self, request: web.Request, rest: str) -> web.StreamResponse:
-        kind, _, tail = rest.partition("/")
-        if kind == "view":
-            token, _, target = tail.partition("/")
-            mode = Mode.from_token(token) or DEFAULT
-            return await self._site(request, "/" + target, mode, via_link=True)
-        if kind in ("css", "keep") and request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
-            return self._stylesheet(tail.partition("?")[0], remember=kind == "keep")
-        if kind == "share" and request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
-            token, _, target = tail.partition("/")
-            return self._share(request, Mode.from_token(token) or DEFAULT, "/" + target)
-        if rest.partition("?")[0] == "page.css":
-            return self._css(self.stylesheets.page, immutable=True)
-        if rest.partition("?")[0] == "share.js":
-            return self._file(self.stylesheets.share_script, "application/javascript")
-        raise ClientError(404, "no such proxy resource")
-
-    def _stylesheet(self, name: str, *, remember: bool) -> web.Response:
-        mode = Mode.from_token(name.removesuffix(".css"))
-        if mode is None or not name.endswith(".css"):
-            raise ClientError(404, "no such stylesheet")
-        response = self._css(self.stylesheets.by_token[mode.token], immutable=not remember)
-        if remember:
-            # Loaded by pages reached through a mode link: opening one remembers its mode,
-            # while the page itself stays free of Set-Cookie and so cacheable by URL.
-            self._set_mode_cookie(response, mode)
-        return response
-
-    def _css(self, body: bytes, *, immutable: bool) -> web.Response:
-        return self._file(body, "text/css", immutable=immutable)
-
-    def _file(self, body: bytes, content_type: str, *, immutable: bool = True) -> web.Response:
-        response = web.Response(body=body, content_type=content_type, charset="utf-8")
-        response.headers[hdrs.CACHE_CONTROL] = (
-            f"public, max-age={_ONE_YEAR}, immutable" if immutable else "no-store"
-        )
-        return response
-
-    def _share(self, request: web.Request, mode: Mode, target: str) -> web.Response:
-        """The page that shows the mode link of ``target`` for copying."""
-        prefix = self.settings.prefix
-        view = toolbar.mode_link(prefix, mode, target)
-        version = self.stylesheets.version
-        html = sharepage.render(
-            self.links.public_origin + view,
-            view,
-            (f"{prefix}page.css?v={version}", self.stylesheets.href(prefix, mode)),
-            f"{prefix}share.js?v={version}",
-            ukrainian=errorpage.prefers_ukrainian(request.headers.get(hdrs.ACCEPT_LANGUAGE)),
-        )
-        return web.Response(
-            text=html,
-            content_type="text/html",
-            charset="utf-8",
-            headers={hdrs.CACHE_CONTROL: "no-store"},
-        )
-
-    def _set_mode_cookie(self, response: web.StreamResponse, mode: Mode) -> None:
-        if mode.is_default:
-            response.del_cookie(
-                COOKIE_NAME, path="/", secure=self.settings.secure, httponly=True, samesite="Lax"
-            )
-            return
-        response.set_cookie(
-            COOKIE_NAME,
-            mode.token,
-            path="/",
-            max_age=_ONE_YEAR,
-            secure=self.settings.secure,
-            httponly=True,
-            samesite="Lax",
-        )
-
-    # -- the site's pages -----------------------------------------------------------------
-
-    async def _site(
-        self, request: web.Request, target: str, mode: Mode, *, via_link: bool
-    ) -> web.StreamResponse:
+            kind, _, rest = target[len(prefix) :].partition("/")
+            if kind != "view":
+                return self.own.answer(request, target[len(prefix) :])
+            token, _, path = rest.partition("/")
+            target = "/" + path
         if headers.wants_websocket(request.headers):
             raise Unsupported("WebSocket upgrade refused")
-        if request.method in (hdrs.METH_GET, hdrs.METH_HEAD) and not request.body_exists:
-            return await self._cached(request, target, mode, via_link)
-        return await self._unsafe(request, target, self._upstream_headers(request), mode, via_link)
 
-    async def _cached(
-        self, request: web.Request, target: str, mode: Mode, via_link: bool
-    ) -> web.StreamResponse:
-        # Most requests are fresh hits of a page that varies on no request field: they are
-        # answered before the upstream request is built, which was half the cost of a hit.
-        outgoing: CIMultiDict[str] | None = None
+        # Mode: the mode link's, else the cookie's; anything else is the default view.
+        if token is not None:
+            view = View(target, Mode.from_token(token) or DEFAULT, via_link=True)
+        else:
+            cookie = headers.mode_cookie(request.headers.getall(hdrs.COOKIE, ()))
+            view = View(target, Mode.parse(cookie), via_link=False)
+
+        if request.method not in (hdrs.METH_GET, hdrs.METH_HEAD) or request.body_exists:
+            # A form, an upload, a change: straight to the site, never stored, and what it
+            # changes is dropped from the cache.
+            outgoing = self._upstream_headers(request)
+            return await self._deliver(request, await self._unsafe(request, view, outgoing), view)
+
+        # Cache: most requests are fresh hits of a page that varies on no request field,
+        # answered before the upstream request is even built (half the cost of a hit).
+        built: CIMultiDict[str] | None = None
 
         def upstream_headers() -> CIMultiDict[str]:
-            nonlocal outgoing
-            if outgoing is None:
-                outgoing = self._cacheable_headers(request)
-            return outgoing
+            nonlocal built
+            if built is None:
+                built = self._cacheable_headers(request)
+            return built
 
         key, entry = await self.cache.find(target, upstream_headers)
         private = self._personal(request)
         if entry is not None and private and not entry.public:
             entry = None  # a request with credentials gets only what the site made public
         now = self.clock()
-        if entry is not None and key is not None and not entry.freshness.needs_revalidation(now):
-            return self._serve(request, entry, key, target, mode, via_link, now)
+        if entry is not None and key is not None:
+            if not entry.freshness.needs_revalidation(now):
+                return self._serve(request, entry, key, view, now)
+            if entry.freshness.may_serve_stale_while_revalidate(now):
+                self._revalidate_behind(target, upstream_headers(), key, entry)
+                return self._serve(request, entry, key, view, now)
+
+        # Upstream, rewrite, store: confirm the stored page, or fetch it, together with
+        # every concurrent miss for it (a request with credentials alone).
         outgoing = upstream_headers()
         if entry is not None and key is not None:
-            if entry.freshness.may_serve_stale_while_revalidate(now):
-                self._revalidate_behind(target, outgoing, key, entry)
-                return self._serve(request, entry, key, target, mode, via_link, now)
             fetched = await self._revalidate(target, outgoing, key, entry)
         elif private:
-            # Not coalesced with anyone; stored only if the answer says it may be shared.
             fetched = await self._fetch(hdrs.METH_GET, target, outgoing, None, store=True)
         else:
             fetched = await self._coalesced(target, outgoing, key)
-        return await self._deliver(request, fetched, target, outgoing, mode, via_link)
+
+        # Respond: the page in the reader's mode, or the site's answer as it came.
+        return await self._deliver(request, fetched, view, outgoing)
 
     async def _coalesced(self, target: str, outgoing: CIMultiDict[str], key: Key | None) -> Fetched:
         """Concurrent misses for a target share one fetch and one rewrite.
@@ -367,45 +271,45 @@ class Proxy:
         self,
         request: web.Request,
         fetched: Fetched,
-        target: str,
-        outgoing: CIMultiDict[str],
-        mode: Mode,
-        via_link: bool,
+        view: View,
+        outgoing: CIMultiDict[str] | None = None,
     ) -> web.StreamResponse:
+        """The browser's answer from a fetch: the page stored for everyone, a page for this
+        request alone, or the site's response relayed as it came."""
         if fetched.entry is not None:
-            key = self.cache.key(target, outgoing)
-            return self._serve(request, fetched.entry, key, target, mode, via_link, None)
+            key = self.cache.key(view.target, outgoing) if outgoing is not None else None
+            return self._serve(request, fetched.entry, key, view, None)
         own = fetched.claim()
         if own is None:  # another waiter took the unshareable result: fetch our own
-            own = (await self._fetch(hdrs.METH_GET, target, outgoing, None, store=False)).own
+            assert outgoing is not None
+            own = (await self._fetch(hdrs.METH_GET, view.target, outgoing, None, store=False)).own
         if isinstance(own, Entry):
-            return self._serve(request, own, None, target, mode, via_link, None)
+            return self._serve(request, own, None, view, None)
         assert own is not None
-        return await self._stream(request, own, via_link=via_link, mode=mode)
+        return await self.respond.relay(request, own, view)
+
+    def _serve(
+        self, request: web.Request, entry: Entry, key: Key | None, view: View, now: float | None
+    ) -> web.Response:
+        response, grew = self.respond.page(request, entry, view, now)
+        if grew is not None and key is not None:
+            self.cache.grew(key, entry, grew)
+        return response
 
     async def _unsafe(
-        self,
-        request: web.Request,
-        target: str,
-        outgoing: CIMultiDict[str],
-        mode: Mode,
-        via_link: bool,
-    ) -> web.StreamResponse:
+        self, request: web.Request, view: View, outgoing: CIMultiDict[str]
+    ) -> Fetched:
+        """Send a request that may change something, once; a success drops from the cache
+        what it changed (RFC 9111 §4.4)."""
         body = (
             RequestBody(request.content, request.content_length, self.settings.max_body_bytes)
             if request.body_exists
             else None
         )
-        fetched = await self._fetch(request.method, target, outgoing, body, store=False)
-        own = fetched.claim()
-        assert own is not None
-        upstream_headers = own.headers if isinstance(own, Entry) else own.response.headers
-        status = own.status if isinstance(own, Entry) else own.response.status
-        if invalidates(request.method, status):
-            await self._invalidate(target, upstream_headers)
-        if isinstance(own, Entry):
-            return self._serve(request, own, None, target, mode, via_link, None)
-        return await self._stream(request, own, via_link=via_link, mode=mode)
+        fetched = await self._fetch(request.method, view.target, outgoing, body, store=False)
+        if invalidates(request.method, fetched.status()):
+            await self._invalidate(view.target, fetched.response_headers())
+        return fetched
 
     async def _invalidate(
         self, target: str, upstream_headers: CIMultiDictProxy[str] | CIMultiDict[str]
@@ -461,6 +365,18 @@ class Proxy:
             # Range is relayed for files, but a page is rewritten whole: ask for all of it.
             response.release()
             response = await self.upstream.send(method, target, headers.without_range(outgoing))
+        return await self._take(response, request_time, target, outgoing, ticket)
+
+    async def _take(
+        self,
+        response: aiohttp.ClientResponse,
+        request_time: float,
+        target: str,
+        outgoing: CIMultiDict[str],
+        ticket: Ticket | None,
+    ) -> Fetched:
+        """An upstream answer rewritten (or to relay) and, with a ``ticket``, stored if HTTP
+        allows: what every fetch and revalidation does with a full response."""
         try:
             entry = await self._rewrite(response, request_time)
         except BaseException:
@@ -603,26 +519,17 @@ class Proxy:
             self.observer.revalidated()
             entry.headers = merge_304(entry.headers, response.headers)
             entry.freshness = Freshness.of(entry.headers, request_time, self.clock())
-            self._refresh_variants(entry)
+            self.respond.refresh_variants(entry)
             if not await self._store(target, outgoing, entry, ticket):
                 await self.cache.invalidate(target)
             return Fetched(entry=entry)
         if response.status >= 500 and entry.freshness.may_serve_stale_if_error(self.clock()):
             response.release()
             return Fetched(entry=entry)
-        try:
-            fresh = await self._rewrite(response, request_time)
-        except BaseException:
-            response.release()
-            raise
-        if isinstance(fresh, Relay):
-            await self.cache.invalidate(target)
-            return Fetched(own=fresh)
-        response.release()
-        if await self._store(target, outgoing, fresh, ticket):
-            return Fetched(entry=fresh)
-        await self.cache.invalidate(target)
-        return Fetched(own=fresh)
+        fetched = await self._take(response, request_time, target, outgoing, ticket)
+        if fetched.entry is None:
+            await self.cache.invalidate(target)  # the stored page is no longer the site's
+        return fetched
 
     def _revalidate_behind(
         self, target: str, outgoing: CIMultiDict[str], key: Key, entry: Entry
@@ -643,158 +550,3 @@ class Proxy:
         task = asyncio.create_task(refresh())
         self._revalidating.add(task)
         task.add_done_callback(self._revalidating.discard)
-
-    # -- answering the browser ------------------------------------------------------------
-
-    def _serve(
-        self,
-        request: web.Request,
-        entry: Entry,
-        key: Key | None,
-        target: str,
-        mode: Mode,
-        via_link: bool,
-        now: float | None,
-    ) -> web.Response:
-        """A rewritten page in one mode: made once per mode, then served from memory."""
-        # A stylesheet is the same in every mode: it has one variant.
-        slot = ("", False) if entry.stylesheet else (mode.token, via_link)
-        variant = entry.variants.get(slot)
-        grew = False
-        if variant is None:
-            variant = entry.variants[slot] = self._variant(entry, target, mode, via_link)
-            grew = True
-        inm = request.headers.get(hdrs.IF_NONE_MATCH)
-        if inm is not None and if_none_match_matches(inm, variant.headers[hdrs.ETAG]):
-            response = web.Response(status=304, headers=variant.headers)
-            del response.headers[hdrs.CONTENT_TYPE]
-            return response
-        coding = _negotiate(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
-        body, compressed = variant.body_for(coding)
-        if (grew or compressed) and key is not None:
-            self.cache.grew(key, entry, slot)
-        response = web.Response(status=entry.status, body=body, headers=variant.headers)
-        if coding is not None:
-            response.headers[hdrs.CONTENT_ENCODING] = coding
-        if now is not None:
-            response.headers[hdrs.AGE] = str(int(entry.freshness.age(now)))
-        return response
-
-    def _variant(self, entry: Entry, target: str, mode: Mode, via_link: bool) -> Variant:
-        """Fill the page's slots for one mode (a stylesheet has none: one form for all)."""
-        page = entry.page
-        if entry.stylesheet:
-            body = page.parts[0]
-            added = ""
-        else:
-            prefix = self.settings.prefix
-            origin = self.links.public_origin
-            canonical = None
-            if via_link and not page.has_canonical:
-                canonical = origin + target
-            # A page's <base> would send path-absolute links of ours to its own origin.
-            ours = origin if page.has_base else ""
-            stylesheet = ours + self.stylesheets.href(prefix, mode, remember=via_link)
-            layout = viewport.for_mode(page.viewport, reading=not mode.is_default)
-            head = toolbar.head_links(stylesheet, canonical, layout)
-            tuning = self.settings.tuning
-            lang = tuning.language(page.lang)
-            bar = toolbar.toolbar(mode, target, lang, ours + prefix)
-            here = toolbar.mode_link(prefix, mode, target) if via_link else target
-            back = toolbar.return_link(lang, ours + here if ours else "")
-            body = placement.render(page, head, bar, back, tuning.toolbar_position)
-            added = head + bar + back + tuning.toolbar_position
-        etag = _etag(entry.digest(), added, mode)
-        return Variant(body, self._variant_headers(entry, etag, via_link))
-
-    def _variant_headers(self, entry: Entry, etag: str, via_link: bool) -> CIMultiDictProxy[str]:
-        out = self._browser_headers(entry.headers)
-        for name in MADE_FALSE_BY_REWRITING:
-            out.popall(name, None)
-        kind = "text/css" if entry.stylesheet else "text/html"
-        out[hdrs.CONTENT_TYPE] = f"{kind}; charset=utf-8"
-        out[hdrs.ETAG] = etag
-        vary = [v for v in entry.headers.getall(hdrs.VARY, ()) if v.strip()]
-        # A plain URL's page depends on the mode cookie; a mode link's page does not.
-        by_cookie = not (via_link or entry.stylesheet)
-        vary.append("Accept-Encoding, Cookie" if by_cookie else "Accept-Encoding")
-        out[hdrs.VARY] = ", ".join(vary)
-        return CIMultiDictProxy(out)
-
-    def _refresh_variants(self, entry: Entry) -> None:
-        """After a 304: new upstream headers for every variant; no body is made again, and
-        each keeps its validator, as its bytes are the same."""
-        for (_, via_link), variant in entry.variants.items():
-            variant.headers = self._variant_headers(entry, variant.headers[hdrs.ETAG], via_link)
-
-    def _browser_headers(
-        self, upstream: CIMultiDict[str] | CIMultiDictProxy[str]
-    ) -> CIMultiDict[str]:
-        """Upstream response fields fit for the browser: hop-by-hop gone, origins mapped."""
-        out = headers.end_to_end(upstream)
-        for name in (hdrs.LOCATION, hdrs.CONTENT_LOCATION):
-            if name in out:
-                out[name] = self.links.url(out[name])
-        if "Refresh" in out:
-            out["Refresh"] = self.links.refresh(out["Refresh"])
-        if hdrs.LINK in out:
-            values = [headers.rewrite_link_header(v, self.links) for v in out.popall(hdrs.LINK)]
-            out.extend((hdrs.LINK, v) for v in values)
-        if hdrs.SET_COOKIE in out:
-            cookies = [headers.rewrite_set_cookie(v) for v in out.popall(hdrs.SET_COOKIE)]
-            out.extend((hdrs.SET_COOKIE, v) for v in cookies)
-        return out
-
-    async def _stream(
-        self, request: web.Request, relay: Relay, *, via_link: bool, mode: Mode
-    ) -> web.StreamResponse:
-        """Relay a response the proxy does not rewrite, in bounded memory."""
-        upstream = relay.response
-        try:
-            out = self._browser_headers(upstream.headers)
-            if via_link and hdrs.LOCATION in out:
-                out[hdrs.LOCATION] = self._keep_view(out[hdrs.LOCATION], mode)
-            if relay.transient:
-                out[hdrs.CACHE_CONTROL] = "no-store"
-            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            response.headers.extend(out)
-            if hdrs.CONTENT_LENGTH not in out and request.method != hdrs.METH_HEAD:
-                response.enable_chunked_encoding()
-            try:
-                await response.prepare(request)
-                if request.method == hdrs.METH_HEAD:
-                    return response
-                if relay.head:
-                    await response.write(relay.head)
-                if not relay.complete:
-                    async for chunk in upstream.content.iter_chunked(_CHUNK):
-                        await response.write(chunk)
-                await response.write_eof()
-            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-                if request.transport is None or request.transport.is_closing():
-                    # The browser left (a tab closed, a page moved on): no one to tell.
-                    log.debug("browser left during %s", upstream.url.raw_path)
-                    return response
-                # The status line is gone already: all that is left is to cut it short, so
-                # the browser sees a broken download rather than a complete one.
-                log.warning("upstream broke off %s: %s", upstream.url.raw_path, exc)
-                request.transport.close()
-            return response
-        finally:
-            upstream.release()
-
-    def _keep_view(self, location: str, mode: Mode) -> str:
-        """A redirect met through a mode link stays in that view, on the same site."""
-        origin = self.links.public_origin
-        if location.startswith(origin + "/"):
-            location = location[len(origin) :]
-        if location.startswith("/") and not location.startswith("//"):
-            return toolbar.mode_link(self.settings.prefix, mode, location)
-        return location
-
-
-def _etag(page_digest: str, added: str, mode: Mode) -> str:
-    """A validator per variant, from what decides its bytes: the rewritten page (its digest,
-    made once) and the markup this mode added, so another mode or page never matches."""
-    digest = hashlib.blake2b((page_digest + added).encode(), digest_size=12).hexdigest()
-    return f'W/"{digest}-{mode.token}"'

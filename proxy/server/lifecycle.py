@@ -51,15 +51,14 @@ def runner(app: web.Application, settings: Settings) -> web.AppRunner:
 def retune(proxy: Proxy, metrics: Metrics, tuning: Tuning, stylesheets: Stylesheets) -> None:
     """Apply ``tuning`` (and the ``stylesheets`` composed with it) to a running proxy."""
     settings = replace(proxy.settings, tuning=tuning)
-    proxy.settings = settings
-    proxy.stylesheets = stylesheets
     rules = siterules.rules(settings)
     proxy.pool.use_rules(rules)
     # Pages in the cache carry the old stylesheet link and the old hidden elements; in a
     # shared store they stay, under the old version's names, for workers not yet reloaded.
     metrics.cache.retire(proxy.cache.stats())
     made_by = (rules, tuning, stylesheets.version)
-    proxy.cache = caching.page_cache(settings, proxy.cache.shared, made_by, proxy.clock)
+    cache = caching.page_cache(settings, proxy.cache.shared, made_by, proxy.clock)
+    proxy.retune(settings, stylesheets, cache)
 
 
 async def reload(proxy: Proxy, metrics: Metrics, path: Path) -> bool:
