@@ -22,7 +22,7 @@ from typing import Final
 import aiohttp
 import pytest
 
-from proxy.server.cli import PROG
+from proxy.server.options import PROG
 from tests.conftest import free_port
 
 REPO: Final = Path(__file__).resolve().parent.parent

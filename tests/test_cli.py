@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.server.cli import _OPTIONS, main, parse_settings
+from proxy.server.cli import main
+from proxy.server.options import OPTIONS, parse_settings
 from tests.conftest import free_port
 
 
@@ -20,7 +21,7 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for name, *_ in _OPTIONS:
+    for name, *_ in OPTIONS:
         assert f"--{name}" in text
     assert "A11Y_PROXY_" in text
 

@@ -15,7 +15,8 @@ from yarl import URL
 from proxy.demo.app import create_demo_app
 from proxy.rewriting.modes import Mode, Theme
 from proxy.rewriting.tuning import Tuning
-from proxy.server.cli import main, parse_settings
+from proxy.server.cli import main
+from proxy.server.options import parse_settings
 from tests.conftest import ProxyFactory, Upstream, html_page
 from tests.deploy import REPO, clean_environment
 

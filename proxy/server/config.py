@@ -6,7 +6,6 @@ Errors name the option and quote the bad value, so the command line can print th
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TypeAlias
@@ -33,6 +32,20 @@ class SettingsError(ValueError):
         super().__init__(f"{option} {value!r}: {why}")
         self.option = option
         self.value = value
+        self.why = why
+
+
+def check_port(port: int) -> int:
+    if not 0 < port < 65536:
+        raise SettingsError("--port", port, "must be between 1 and 65535")
+    return port
+
+
+def local_url(host: str, port: int) -> URL:
+    """Where a browser on this machine reaches a proxy listening on ``host:port``: the
+    public URL when none is given."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    return URL.build(scheme="http", host=shown, port=check_port(port))
 
 
 def parse_origin(option: str, raw: str) -> URL:
@@ -132,8 +145,7 @@ class Settings:
     log_format: str = "text"
 
     def __post_init__(self) -> None:
-        if not (0 < self.port < 65536):
-            raise SettingsError("--port", self.port, "must be between 1 and 65535")
+        check_port(self.port)
         if not (self.prefix.startswith("/") and self.prefix.endswith("/") and len(self.prefix) > 2):
             raise SettingsError("--prefix", self.prefix, "must start and end with '/'")
         for option, value in (
@@ -159,6 +171,8 @@ class Settings:
                 raise SettingsError("--cache-url", self.cache_url, "must name an absolute DIR")
         if self.workers < 1:
             raise SettingsError("--workers", self.workers, "must be at least 1")
+        if not self.shutdown_grace > 0:
+            raise SettingsError("--shutdown-grace", self.shutdown_grace, "must be positive")
         if self.max_html_bytes <= 0:
             raise SettingsError("--max-html-bytes", self.max_html_bytes, "must be positive")
         if self.rewrite_processes < 0:
@@ -197,8 +211,3 @@ def within(remote: str | None, networks: tuple[Network, ...]) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # a dual-stack socket shows IPv4 peers this way
     return any(address in network for network in networks)
-
-
-def env_default(name: str, default: str | None = None) -> str | None:
-    """An option's value from the environment: A11Y_PROXY_<NAME>."""
-    return os.environ.get(f"A11Y_PROXY_{name.upper().replace('-', '_')}", default)
