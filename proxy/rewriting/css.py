@@ -495,14 +495,16 @@ class _Sized:
 
 
 class _Scan:
-    """One walk over a sheet: collects edits and, if asked, the override rules."""
+    """One walk over a sheet's rules, nested rules and group rules, handing each
+    declaration to :class:`_Declarations`; collects the edits and, if asked, the override
+    rules (each with its selectors and enclosing group rules)."""
 
     def __init__(self, text: str, *, overrides: bool) -> None:
         self.source = _Source(text)
         self.overrides = overrides
-        self.edits: list[_Edit] = []
-
-    # Rule structure
+        self.declarations = _Declarations(self.source, overrides=overrides)
+        #: Where the text changes, in the order found.
+        self.edits = self.declarations.edits
 
     def rules(self, nodes: Sequence[_Node], out: list[str] | None = None) -> None:
         """A list of rules: the sheet itself or a top-level group rule's block."""
@@ -526,21 +528,22 @@ class _Scan:
         flowing = position not in ("absolute", "fixed")
         # A block rewritten before says how it paints already.
         painted = any(item.type == "declaration" and item.lower_name == PAINT_VAR for item in items)
+        declarations = self.declarations
         for item, item_bound in self._with_bounds(items, bound):
             if item.type == "declaration":
                 name = item.lower_name
                 if name in _PLACED:
                     rewrite = pinned and name in ("position", "top")
                     rewrite = rewrite or (name == "width" and flowing)
-                    sized = self._placed(item, item_bound) if rewrite else None
+                    sized = declarations.placed(item, item_bound) if rewrite else None
                     # The companion repeats every one, rewritten or not: a copy of an earlier
                     # rule's must not win over a later rule's as written ("position: static"
                     # in a media query, say).
-                    sized = sized or self._as_written(item, item_bound)
+                    sized = sized or declarations.as_written(item, item_bound)
                 elif name in _BACKGROUNDS:
-                    sized = None if painted else self._paint(item)
+                    sized = None if painted else declarations.paint(item)
                 else:
-                    sized = self._declaration(item, item_bound, root)
+                    sized = declarations.sized(item, item_bound, root)
                 if sized is not None:
                     out.append(sized.css())
             elif item.type == "qualified-rule" and nested_rules:
@@ -602,9 +605,18 @@ class _Scan:
             following = bound if index + 1 == len(nodes) else self.source.offset(nodes[index + 1])
             yield node, following
 
-    # Declarations
 
-    def _declaration(self, declaration: _Node, bound: int, root: bool) -> _Sized | None:
+class _Declarations:
+    """The edits for one declaration at a time (font sizes scaled, fixed heights grown,
+    columns let go, pinned boxes placed, backgrounds marked) and, if asked, the
+    declaration as the override sheet repeats it."""
+
+    def __init__(self, source: _Source, *, overrides: bool) -> None:
+        self.source = source
+        self.overrides = overrides
+        self.edits: list[_Edit] = []
+
+    def sized(self, declaration: _Node, bound: int, root: bool) -> _Sized | None:
         name: str = declaration.lower_name
         if name not in _SIZED_PROPERTIES and name not in _HEIGHTS:
             return None
@@ -633,7 +645,7 @@ class _Scan:
         value = self._value_text(tokens, edit)
         return None if value is None else _Sized(((name, value),), important)
 
-    def _paint(self, declaration: _Node) -> _Sized | None:
+    def paint(self, declaration: _Node) -> _Sized | None:
         """Say beside a background whether it paints the box: the colour themes give painted
         boxes their background colour and keep the others transparent (see
         proxy.rewriting.paint)."""
@@ -647,12 +659,12 @@ class _Scan:
             return None
         return _Sized(((PAINT_VAR, value),), declaration.important)
 
-    def _placed(self, declaration: _Node, bound: int) -> _Sized | None:
+    def placed(self, declaration: _Node, bound: int) -> _Sized | None:
         if declaration.lower_name == "width":
             return self._column(declaration, bound)
         return self._pin(declaration, bound)
 
-    def _as_written(self, declaration: _Node, bound: int) -> _Sized | None:
+    def as_written(self, declaration: _Node, bound: int) -> _Sized | None:
         """A declaration for the companion as the page wrote it."""
         if not self.overrides:
             return None
@@ -848,7 +860,7 @@ _THEME_BACKGROUND: Final = "--a11y-bg"
 _BACKGROUNDS: Final = frozenset({"background", "background-color"})
 # Declarations that place a box, rewritten in some rules (see ``_Scan.block``).
 _PLACED: Final = frozenset({"position", "top", "width"})
-#: What a column's width in % becomes (see ``_Scan._column``).
+#: What a column's width in % becomes (see ``_Declarations._column``).
 FLOW_WIDTH_VAR: Final = "--a11y-flow-width"
 #: What ``position: fixed`` and ``sticky`` become: the reading modes set these on small
 #: screens, where a box pinned to the window would cover much of it.
