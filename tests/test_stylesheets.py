@@ -23,15 +23,20 @@ import tinycss2.color4
 from proxy.rewriting.assets import Stylesheets, stylesheets_dir
 from proxy.rewriting.modes import ALL_MODES, DEFAULT, Mode, Theme
 from proxy.rewriting.toolbar import toolbar
+from tests.apca import lightness_contrast
 from tests.wcag import contrast_ratio, parse_color
 
 TOOLBAR = "toolbar.css"
 READABLE = "readable.css"
 PROXY_PAGE = "proxy-page.css"
-THEME_FILES = {Theme.BLUE: "theme-blue.css", Theme.BW: "theme-bw.css"}
-ALL_SHEETS = (TOOLBAR, *THEME_FILES.values(), READABLE, PROXY_PAGE)
+#: The colour schemes: a palette each, and one rule set they share.
+PALETTES = {Theme.BLUE: "palette-blue.css", Theme.BW: "palette-bw.css"}
+SCHEME_RULES = "theme.css"
+ALL_SHEETS = (TOOLBAR, *PALETTES.values(), SCHEME_RULES, READABLE, PROXY_PAGE)
+# Sheets with rules for focus of their own (a palette has colours only).
+FOCUS_SHEETS = (TOOLBAR, SCHEME_RULES, READABLE, PROXY_PAGE)
 # Sheets that go into pages we do not control, and so must fight their CSS.
-INJECTED_SHEETS = (TOOLBAR, *THEME_FILES.values(), READABLE)
+INJECTED_SHEETS = (TOOLBAR, *PALETTES.values(), SCHEME_RULES, READABLE)
 
 # Theme and readable rules keep out of our toolbar with this guard; its ID also
 # gives them the specificity to beat class-level !important page rules.
@@ -278,6 +283,22 @@ def test_palette_pair_contrast(theme: Theme, fg: str, bg: str, minimum: float) -
     assert ratio >= minimum, f"{fg} {values[fg]} on {bg} {values[bg]}: {ratio:.2f}:1"
 
 
+#: APCA lightness contrast (the WCAG 3 candidate): body text, and any other text.
+APCA_BODY = 90.0
+APCA_TEXT = 75.0
+BODY_TEXT = ("--a11y-fg", "--a11y-bg")
+
+
+@pytest.mark.parametrize("theme", list(Theme))
+def test_every_text_pair_reaches_apca_lc(theme: Theme) -> None:
+    values = palette(composed_rules(Mode(theme)))
+    pairs = TOOLBAR_TEXT_PAIRS + ([] if theme is Theme.DEFAULT else THEME_TEXT_PAIRS)
+    measured = lightness_contrast([(values[fg], values[bg]) for fg, bg in pairs])
+    for (fg, bg), lc in zip(pairs, measured, strict=True):
+        minimum = APCA_BODY if (fg, bg) == BODY_TEXT else APCA_TEXT
+        assert abs(lc) >= minimum, f"{fg} {values[fg]} on {bg} {values[bg]}: Lc {lc:.1f}"
+
+
 @pytest.mark.parametrize("theme", list(Theme))
 def test_every_checked_property_is_used_by_a_rule(theme: Theme) -> None:
     # A pair whose properties no rule uses would check nothing.
@@ -294,7 +315,7 @@ def test_every_checked_property_is_used_by_a_rule(theme: Theme) -> None:
     assert not unused
 
 
-@pytest.mark.parametrize("name", [TOOLBAR, *THEME_FILES.values()])
+@pytest.mark.parametrize("name", [TOOLBAR, *PALETTES.values()])
 def test_palette_is_plain_hex(name: str) -> None:
     values = palette(load(name))
     assert values, f"{name} declares no palette"
@@ -329,7 +350,7 @@ def test_proxy_page_vars_all_have_fallbacks() -> None:
 
 def _proxy_page_contexts() -> Iterator[Any]:
     yield pytest.param(load(PROXY_PAGE), id="proxy-page")
-    for theme in THEME_FILES:
+    for theme in PALETTES:
         # The error page's colours follow a theme palette when one is present.
         rules = composed_rules(Mode(theme)) + load(PROXY_PAGE)
         yield pytest.param(rules, id=f"proxy-page-{theme.value}")
@@ -404,7 +425,7 @@ def _focus_rules(rules: list[Rule]) -> list[Rule]:
     ]
 
 
-@pytest.mark.parametrize("name", ALL_SHEETS)
+@pytest.mark.parametrize("name", FOCUS_SHEETS)
 def test_sheet_has_focus_and_focus_visible_rules(name: str) -> None:
     rules = _focus_rules(load(name))
     selectors = [selector for rule in rules for selector in rule.selectors]
@@ -474,9 +495,8 @@ def test_the_toolbar_is_in_the_flow_under_what_the_page_places_on_top() -> None:
     assert idents(rule.get("position")) == {"static"}
 
 
-@pytest.mark.parametrize("name", THEME_FILES.values())
-def test_links_inside_a_focused_control_take_its_text_colour(name: str) -> None:
-    rules = [rule for rule in load(name) if rule.has_selector(":focus a[href]")]
+def test_links_inside_a_focused_control_take_its_text_colour() -> None:
+    rules = [rule for rule in load(SCHEME_RULES) if rule.has_selector(":focus a[href]")]
     selectors = {selector for rule in rules for selector in rule.selectors}
     for control in ("button", "summary"):
         assert f"{control}{GUARD}:focus a[href]" in selectors, control
@@ -542,7 +562,7 @@ def test_toolbar_reverts_page_styles_first() -> None:
     assert idents(reset) == {"revert"}
 
 
-@pytest.mark.parametrize("name", [*THEME_FILES.values(), READABLE])
+@pytest.mark.parametrize("name", [*PALETTES.values(), SCHEME_RULES, READABLE])
 def test_page_rules_keep_out_of_the_toolbar(name: str) -> None:
     for rule in style_rules(load(name)):
         for selector in rule.selectors:
@@ -551,40 +571,42 @@ def test_page_rules_keep_out_of_the_toolbar(name: str) -> None:
             assert GUARD in selector, f"{name}: {selector} lacks the toolbar guard"
 
 
-def test_themes_keep_the_same_rules() -> None:
-    blue = style_rules(load(THEME_FILES[Theme.BLUE]))
-    bw = style_rules(load(THEME_FILES[Theme.BW]))
-
-    def shape(rules: list[Rule]) -> list[tuple[tuple[str, ...], str]]:
-        return [
-            (rule.selectors, tinycss2.serialize(list(rule.declarations)).strip()) for rule in rules
-        ]
-
-    assert shape(bw[: len(blue)]) == shape(blue)
-    # What b/w adds is the grey layer, nothing else.
-    assert [rule.selectors for rule in bw[len(blue) :]] == [(GREY_LAYER,)]
+def test_schemes_are_one_rule_set_and_a_palette_each() -> None:
+    # The rules write no colour of their own: every one comes from the palette.
+    for rule in load(SCHEME_RULES):
+        for decl in rule.declarations:
+            colours = [token for token in _tokens(decl) if token.type == "hash"]
+            assert not colours, f"{rule.selectors[0]}: {decl.name} writes a colour"
+    # A palette is its custom properties (and b/w's grey layer), the same names in each.
+    names = []
+    for theme, name in PALETTES.items():
+        rules = load(name)
+        extra = [rule.selectors for rule in style_rules(rules)]
+        assert extra == ([(GREY_LAYER,)] if theme is Theme.BW else [])
+        names.append(set(palette(rules)))
+    assert names[0] == names[1]
 
 
 def test_bw_greys_out_pictures() -> None:
     # One layer over the whole window greys what lies under it, and lets clicks through. A
     # filter on each picture would paint it above the text beside it where the two overlap.
-    (layer,) = [rule for rule in load(THEME_FILES[Theme.BW]) if rule.selectors == (GREY_LAYER,)]
+    (layer,) = [rule for rule in load(PALETTES[Theme.BW]) if rule.selectors == (GREY_LAYER,)]
     backdrop, inset = layer.get("backdrop-filter"), layer.get("inset")
     assert backdrop is not None and "grayscale(1)" in tinycss2.serialize(backdrop.value)
     assert idents(layer.get("position")) == {"fixed"}
     assert inset is not None and tinycss2.serialize(inset.value).strip() == "0"
     assert idents(layer.get("pointer-events")) == {"none"}
     # No element of the page gets a filter of its own.
-    assert all(rule.get("filter") is None for rule in load(THEME_FILES[Theme.BW]))
+    assert all(rule.get("filter") is None for rule in composed_rules(Mode(Theme.BW)))
 
 
 def test_blue_keeps_pictures_in_colour() -> None:
-    assert all(rule.get("filter") is None for rule in load(THEME_FILES[Theme.BLUE]))
+    rules = composed_rules(Mode(Theme.BLUE))
+    assert all(rule.get("filter") is None and rule.get("backdrop-filter") is None for rule in rules)
 
 
-@pytest.mark.parametrize("name", THEME_FILES.values())
-def test_theme_links_are_underlined(name: str) -> None:
-    rules = load(name)
+def test_theme_links_are_underlined() -> None:
+    rules = load(SCHEME_RULES)
     link_rules = [rule for rule in rules if rule.has_selector(":link")]
     assert link_rules
     for rule in link_rules:
@@ -596,9 +618,8 @@ def test_theme_links_are_underlined(name: str) -> None:
                 assert "none" not in idents(decl), f"{rule.selectors[0]}: {decl.name}: none"
 
 
-@pytest.mark.parametrize("name", THEME_FILES.values())
-def test_theme_recolours_what_a_reader_sees(name: str) -> None:
-    selectors = " ".join(selector for rule in load(name) for selector in rule.selectors)
+def test_theme_recolours_what_a_reader_sees() -> None:
+    selectors = " ".join(selector for rule in load(SCHEME_RULES) for selector in rule.selectors)
     for target in (
         ":link",
         ":visited",
@@ -620,7 +641,7 @@ def test_theme_recolours_what_a_reader_sees(name: str) -> None:
         "code:",
         "pre:",
     ):
-        assert target in selectors, f"{name} has no rule for {target}"
+        assert target in selectors, f"{SCHEME_RULES} has no rule for {target}"
 
 
 # --- the toolbar -------------------------------------------------------------
@@ -971,7 +992,7 @@ def test_toolbar_focus_is_thick_and_visible(page_in_mode: Any) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize(
-    "page_in_mode", [Mode(theme) for theme in THEME_FILES], ids=lambda m: m.token, indirect=True
+    "page_in_mode", [Mode(theme) for theme in PALETTES], ids=lambda m: m.token, indirect=True
 )
 def test_theme_text_reaches_aaa_on_a_hostile_page(page_in_mode: Any) -> None:
     page = page_in_mode

@@ -1,8 +1,9 @@
 """The proxy's own stylesheets: one composed sheet per mode, built once at start-up.
 
 Installed, the files of ``stylesheets/`` live inside the package; in a source checkout they are
-the top-level folder. Each mode's sheet is the toolbar styles, the theme, the readability rules
-and a generated tail that sets the text scale, so a page links exactly one sheet of ours.
+the top-level folder. Each mode's sheet is the toolbar styles, the colour scheme (its palette
+and the rules every scheme shares), the readability rules and a generated tail that sets the
+text scale, so a page links exactly one sheet of ours.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Final
 from proxy.rewriting.modes import ALL_MODES, Mode, Theme
 from proxy.rewriting.toolbar import MARK
 
-_THEME_FILES: Final = {Theme.BLUE: "theme-blue.css", Theme.BW: "theme-bw.css"}
+#: Each colour scheme: its palette, then the rules every scheme shares.
+PALETTES: Final = {Theme.BLUE: "palette-blue.css", Theme.BW: "palette-bw.css"}
+SCHEME_RULES: Final = "theme.css"
 
 
 def stylesheets_dir() -> Path:
@@ -84,8 +87,8 @@ class Stylesheets:
         by_token: dict[str, bytes] = {}
         for mode in ALL_MODES:
             parts = [toolbar, _compact(mode, compact)]
-            if mode.theme in _THEME_FILES:
-                parts.append(read(_THEME_FILES[mode.theme]))
+            if mode.theme in PALETTES:
+                parts += (read(PALETTES[mode.theme]), read(SCHEME_RULES))
             if mode.is_default:
                 parts.append(focus)
             else:
