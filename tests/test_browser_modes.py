@@ -56,6 +56,7 @@ from proxy.rewriting.modes import ALL_MODES, DEFAULT, Mode, Theme
 from tests import measure
 from tests.browser import Upstreams, chromium, running_proxy
 from tests.conftest import free_port
+from tests.test_stylesheets import composed_rules, palette
 from tests.wcag import RGB, parse_color
 
 pytestmark = pytest.mark.browser
@@ -486,7 +487,7 @@ def test_themes_recolour_the_page_and_underline_links(survey: Survey) -> None:
     for mode in THEMED_MODES:
         render = survey.modes[mode]
         ground = parse_color(f"rgb{tuple(render.state['background'])}")
-        expected = {Theme.BLUE: "#d6e8fc", Theme.BW: "#ffffff"}[mode.theme]
+        expected = palette(composed_rules(mode))["--a11y-bg"]  # the scheme's own ground
         assert ground == parse_color(expected), mode.token
         bare = [
             item.text
